@@ -1,0 +1,26 @@
+//! Plugins that ship with PeerShare, compiled to `wasm32-wasip2` by the
+//! build script and embedded in the binary.
+
+macro_rules! builtins {
+    ($($name:literal => $file:literal),* $(,)?) => {
+        const BUILTINS: &[(&str, &[u8])] = &[
+            $(($name, include_bytes!(concat!(env!("PEERSHARE_WASM_DIR"), "/", $file)))),*
+        ];
+    };
+}
+
+builtins! {
+    "flood" => "peershare_flood.wasm",
+    "hostile" => "peershare_hostile.wasm",
+    "template" => "student_peer.wasm",
+}
+
+/// Names of the built-in plugins.
+pub fn names() -> Vec<&'static str> {
+    BUILTINS.iter().map(|(n, _)| *n).collect()
+}
+
+/// The component bytes of a built-in plugin.
+pub fn bytes(name: &str) -> Option<&'static [u8]> {
+    BUILTINS.iter().find(|(n, _)| *n == name).map(|(_, b)| *b)
+}

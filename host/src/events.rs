@@ -1,0 +1,343 @@
+//! The event log: every send, delivery, drop, timer, operation, output and
+//! crash, with its virtual time and a global sequence number.
+//!
+//! The log is the run's trace: same seed, scenario and plugins give the same
+//! log, byte for byte, when written as JSON Lines.
+
+use crate::NodeIndex;
+use crate::node::{CrashReason, Level, OpId, OutputStream};
+use crate::time::{SimDuration, SimTime};
+use peershare_wire::{Record, Value};
+use serde_json::{Map, Value as Json, json};
+use std::io::{self, Write};
+use std::sync::Arc;
+
+/// Identifier of one message, in order of sending.
+pub type MessageId = u64;
+
+/// Why a message was not delivered.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum DropReason {
+    /// Lost by the network (the link's loss probability).
+    Lost,
+    /// Sent to a node index that does not exist.
+    NoSuchNode,
+    /// Not a well-formed record in the canonical wire encoding.
+    Malformed,
+    /// Larger than the host's message size limit.
+    TooLarge,
+    /// The destination node had crashed when the message arrived.
+    DestinationCrashed,
+    /// The destination node had not started yet when the message arrived.
+    DestinationNotStarted,
+}
+
+impl DropReason {
+    /// The reason's name as it appears in logs and summaries.
+    pub fn name(&self) -> &'static str {
+        match self {
+            DropReason::Lost => "lost",
+            DropReason::NoSuchNode => "no-such-node",
+            DropReason::Malformed => "malformed",
+            DropReason::TooLarge => "too-large",
+            DropReason::DestinationCrashed => "destination-crashed",
+            DropReason::DestinationNotStarted => "destination-not-started",
+        }
+    }
+}
+
+/// Something that happened in a run.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Event {
+    /// A node was started (its `init` ran).
+    NodeStarted {
+        /// The node.
+        node: NodeIndex,
+    },
+    /// A node handed a message to the network.
+    Sent {
+        /// The message.
+        msg: MessageId,
+        /// Sender.
+        from: NodeIndex,
+        /// Destination.
+        to: NodeIndex,
+        /// The message bytes (canonical encoding; its length is its size).
+        bytes: Arc<[u8]>,
+    },
+    /// A message reached its destination's handler.
+    Delivered {
+        /// The message.
+        msg: MessageId,
+        /// Sender.
+        from: NodeIndex,
+        /// Destination.
+        to: NodeIndex,
+    },
+    /// A message was not delivered.
+    Dropped {
+        /// The message.
+        msg: MessageId,
+        /// Sender.
+        from: NodeIndex,
+        /// Destination.
+        to: NodeIndex,
+        /// Why.
+        reason: DropReason,
+    },
+    /// A node sent more messages in one event than the host allows; the
+    /// excess was discarded without being sent.
+    SendLimitExceeded {
+        /// The node.
+        node: NodeIndex,
+        /// How many sends were discarded.
+        discarded: u64,
+    },
+    /// A timer fired.
+    TimerFired {
+        /// The node.
+        node: NodeIndex,
+        /// The timer's handle.
+        timer: u64,
+        /// The peer's tag.
+        tag: u64,
+    },
+    /// The workload started an operation at a node.
+    OperationStarted {
+        /// The operation.
+        op: OpId,
+        /// The node asked to perform it.
+        node: NodeIndex,
+        /// Its kind ("lookup", "broadcast", ...).
+        kind: String,
+    },
+    /// An operation finished.
+    OperationCompleted {
+        /// The operation.
+        op: OpId,
+        /// The node that performed it.
+        node: NodeIndex,
+        /// Whether it succeeded.
+        ok: bool,
+        /// Time from start to completion.
+        latency: SimDuration,
+        /// The result record (canonical encoding).
+        result: Arc<[u8]>,
+    },
+    /// A peer's log line.
+    Log {
+        /// The node.
+        node: NodeIndex,
+        /// Severity.
+        level: Level,
+        /// Text.
+        text: String,
+    },
+    /// A line a guest printed.
+    Output {
+        /// The node.
+        node: NodeIndex,
+        /// Which stream.
+        stream: OutputStream,
+        /// Text.
+        text: String,
+    },
+    /// A node crashed; it takes no further part in the run.
+    Crashed {
+        /// The node.
+        node: NodeIndex,
+        /// Why.
+        reason: CrashReason,
+    },
+    /// A node published new observable state.
+    StatePublished {
+        /// The node.
+        node: NodeIndex,
+        /// The state record (canonical encoding).
+        state: Arc<[u8]>,
+    },
+    /// A step of an algorithm working on an operation.
+    Trace {
+        /// The operation.
+        op: OpId,
+        /// The node.
+        node: NodeIndex,
+        /// The step record (canonical encoding).
+        step: Arc<[u8]>,
+    },
+    /// A consensus peer committed an entry.
+    Committed {
+        /// The node.
+        node: NodeIndex,
+        /// Log position.
+        index: u64,
+        /// The value.
+        value: Arc<[u8]>,
+    },
+}
+
+/// An event with its place in the run.
+#[derive(Clone, Debug, PartialEq)]
+pub struct LoggedEvent {
+    /// Global sequence number, from 0.
+    pub seq: u64,
+    /// Virtual time.
+    pub time: SimTime,
+    /// What happened.
+    pub event: Event,
+}
+
+/// The ordered record of a run's events.
+#[derive(Debug, Default)]
+pub struct EventLog {
+    events: Vec<LoggedEvent>,
+    next_seq: u64,
+    recording: bool,
+}
+
+impl EventLog {
+    /// An empty log; `recording = false` counts sequence numbers but keeps
+    /// no events (for benchmarks and very long runs).
+    pub fn new(recording: bool) -> Self {
+        EventLog { events: Vec::new(), next_seq: 0, recording }
+    }
+
+    /// Appends an event.
+    pub fn push(&mut self, time: SimTime, event: Event) {
+        if self.recording {
+            self.events.push(LoggedEvent { seq: self.next_seq, time, event });
+        }
+        self.next_seq += 1;
+    }
+
+    /// Whether events are being kept.
+    pub fn is_recording(&self) -> bool {
+        self.recording
+    }
+
+    /// The events kept so far, in order.
+    pub fn events(&self) -> &[LoggedEvent] {
+        &self.events
+    }
+
+    /// How many events happened (kept or not).
+    pub fn total(&self) -> u64 {
+        self.next_seq
+    }
+
+    /// Writes the log as JSON Lines, one event per line.
+    pub fn write_jsonl(&self, mut out: impl Write) -> io::Result<()> {
+        for event in &self.events {
+            serde_json::to_writer(&mut out, &event.to_json())?;
+            out.write_all(b"\n")?;
+        }
+        Ok(())
+    }
+}
+
+impl LoggedEvent {
+    /// The event as a JSON object: `seq`, `time` (ns), `event` (its type) and
+    /// the event's fields; records are decoded into `kind` and `fields`.
+    pub fn to_json(&self) -> Json {
+        let mut obj = Map::new();
+        obj.insert("seq".into(), json!(self.seq));
+        obj.insert("time".into(), json!(self.time.as_nanos()));
+        let (name, fields) = event_fields(&self.event);
+        obj.insert("event".into(), json!(name));
+        for (k, v) in fields {
+            obj.insert(k.into(), v);
+        }
+        Json::Object(obj)
+    }
+}
+
+fn event_fields(event: &Event) -> (&'static str, Vec<(&'static str, Json)>) {
+    match event {
+        Event::NodeStarted { node } => ("node-started", vec![("node", json!(node))]),
+        Event::Sent { msg, from, to, bytes } => (
+            "sent",
+            vec![
+                ("msg", json!(msg)),
+                ("from", json!(from)),
+                ("to", json!(to)),
+                ("size", json!(bytes.len())),
+                ("message", record_json(bytes)),
+            ],
+        ),
+        Event::Delivered { msg, from, to } => ("delivered", vec![("msg", json!(msg)), ("from", json!(from)), ("to", json!(to))]),
+        Event::Dropped { msg, from, to, reason } => {
+            ("dropped", vec![("msg", json!(msg)), ("from", json!(from)), ("to", json!(to)), ("reason", json!(reason.name()))])
+        }
+        Event::SendLimitExceeded { node, discarded } => {
+            ("send-limit-exceeded", vec![("node", json!(node)), ("discarded", json!(discarded))])
+        }
+        Event::TimerFired { node, timer, tag } => {
+            ("timer-fired", vec![("node", json!(node)), ("timer", json!(timer)), ("tag", json!(tag))])
+        }
+        Event::OperationStarted { op, node, kind } => {
+            ("operation-started", vec![("op", json!(op)), ("node", json!(node)), ("kind", json!(kind))])
+        }
+        Event::OperationCompleted { op, node, ok, latency, result } => (
+            "operation-completed",
+            vec![
+                ("op", json!(op)),
+                ("node", json!(node)),
+                ("ok", json!(ok)),
+                ("latency", json!(latency.as_nanos())),
+                ("result", record_json(result)),
+            ],
+        ),
+        Event::Log { node, level, text } => ("log", vec![("node", json!(node)), ("level", json!(level)), ("text", json!(text))]),
+        Event::Output { node, stream, text } => ("output", vec![("node", json!(node)), ("stream", json!(stream)), ("text", json!(text))]),
+        Event::Crashed { node, reason } => ("crashed", vec![("node", json!(node)), ("reason", json!(reason.to_string()))]),
+        Event::StatePublished { node, state } => ("state-published", vec![("node", json!(node)), ("state", record_json(state))]),
+        Event::Trace { op, node, step } => ("trace", vec![("op", json!(op)), ("node", json!(node)), ("step", record_json(step))]),
+        Event::Committed { node, index, value } => {
+            ("committed", vec![("node", json!(node)), ("index", json!(index)), ("value", json!(hex(value)))])
+        }
+    }
+}
+
+/// Decodes a canonical record into JSON: `{"kind": ..., "fields": {...}}`,
+/// or `{"undecodable": "<reason>", "hex": ...}` if it is malformed.
+pub fn record_json(bytes: &[u8]) -> Json {
+    match Record::decode(bytes) {
+        Ok(record) => {
+            let mut fields = Map::new();
+            for (name, value) in &record.fields {
+                fields.entry(name.clone()).or_insert_with(|| value_json(value));
+            }
+            json!({ "kind": record.kind, "fields": fields })
+        }
+        Err(e) => json!({ "undecodable": e.to_string(), "hex": hex(bytes) }),
+    }
+}
+
+/// A wire value as JSON: numbers and booleans as themselves, ids and bytes
+/// as `0x`-prefixed hex, lists as arrays.
+pub fn value_json(value: &Value) -> Json {
+    match value {
+        Value::Bool(b) => json!(b),
+        Value::U64(n) => json!(n),
+        Value::I64(n) => json!(n),
+        Value::F64(x) => json!(x),
+        Value::Str(s) => json!(s),
+        Value::Bytes(b) | Value::Id(b) => json!(hex(b)),
+        Value::Node(n) => json!(n),
+        Value::U64s(v) => json!(v),
+        Value::Ids(v) => Json::Array(v.iter().map(|b| json!(hex(b))).collect()),
+        Value::Strs(v) => json!(v),
+        Value::Nodes(v) => json!(v),
+    }
+}
+
+/// Lower-case hex with a `0x` prefix.
+pub fn hex(bytes: &[u8]) -> String {
+    let mut s = String::with_capacity(2 + bytes.len() * 2);
+    s.push_str("0x");
+    for b in bytes {
+        s.push_str(&format!("{b:02x}"));
+    }
+    s
+}

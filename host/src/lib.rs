@@ -1,0 +1,50 @@
+//! PeerShare: a deterministic peer-to-peer network simulator for teaching
+//! distributed systems, whose peers are sandboxed WebAssembly components.
+//!
+//! - [`sim`]: the discrete-event engine ([`Simulation`], [`SimulationBuilder`]).
+//! - [`network`]: latency, loss and bandwidth.
+//! - [`wasm`]: running peers as WebAssembly components ([`wasm::Plugin`]).
+//! - [`node`]: what a peer is to the engine; native Rust peers ([`node::Peer`]).
+//! - [`scenario`]: scenario files (TOML).
+//! - [`events`]: the event log; [`summary`]: results.
+//!
+//! ```no_run
+//! use peershare::prelude::*;
+//! let scenario = Scenario::load("examples/flood.toml".as_ref()).unwrap();
+//! let mut sim = scenario.build().unwrap();
+//! sim.run_until(scenario.end()).unwrap();
+//! let summary = sim.summary();
+//! println!("delivered {} messages", summary.messages.delivered);
+//! ```
+
+pub mod builtin;
+pub mod error;
+pub mod events;
+pub mod network;
+pub mod node;
+pub mod queue;
+pub mod rng;
+pub mod scenario;
+pub mod sim;
+pub mod summary;
+pub mod time;
+pub mod wasm;
+
+pub use peershare_wire as wire;
+pub use sim::{Simulation, SimulationBuilder};
+
+/// A node's index: dense from 0, and its network address.
+pub type NodeIndex = u32;
+
+/// The names most programs need.
+pub mod prelude {
+    pub use crate::NodeIndex;
+    pub use crate::error::{PluginError, SimError};
+    pub use crate::network::{Bandwidth, LatencyModel, LinkModel};
+    pub use crate::node::{CrashReason, InitArgs, NodeContext, Operation, Peer};
+    pub use crate::scenario::Scenario;
+    pub use crate::sim::{Bootstrap, GroupSpec, NodeStatus, PeerSource, Simulation, SimulationBuilder};
+    pub use crate::time::{SimDuration, SimTime};
+    pub use crate::wasm::{Plugin, WasmLimits};
+    pub use peershare_wire::{Record, Value};
+}

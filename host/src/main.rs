@@ -1,0 +1,215 @@
+//! The `peershare` command: run scenarios and show what happened.
+
+use clap::{Parser, Subcommand};
+use peershare::events::Event;
+use peershare::prelude::*;
+use peershare::summary::Summary;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+/// The scenario `peershare demo` runs (also `examples/flood.toml`).
+const DEMO_SCENARIO: &str = include_str!("../../examples/flood.toml");
+
+/// PeerShare: a deterministic peer-to-peer network simulator whose peers are
+/// sandboxed WebAssembly components.
+#[derive(Parser)]
+#[command(version, about, long_about = None)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run a built-in demo: 200 peers flooding broadcasts over a lossy,
+    /// bandwidth-limited network; prints a walk-through and a summary.
+    Demo {
+        /// Seed for the run (default: the scenario's).
+        #[arg(long)]
+        seed: Option<u64>,
+        /// Also write events.jsonl and summary.json here.
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
+    /// Run a scenario file; print a summary and write the event log and
+    /// results to the output folder.
+    Run {
+        /// The scenario (TOML); see examples/.
+        scenario: PathBuf,
+        /// Seed for the run (default: the scenario's `seed`).
+        #[arg(long)]
+        seed: Option<u64>,
+        /// Folder for events.jsonl and summary.json.
+        #[arg(long, default_value = "peershare-out")]
+        out: PathBuf,
+        /// Print nothing but errors.
+        #[arg(long, short)]
+        quiet: bool,
+    },
+    /// Check a scenario file without running it.
+    Check {
+        /// The scenario (TOML).
+        scenario: PathBuf,
+    },
+    /// List the built-in plugins.
+    Plugins,
+}
+
+fn main() -> ExitCode {
+    match run(Cli::parse()) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(cli: Cli) -> Result<(), SimError> {
+    match cli.command {
+        Command::Demo { seed, out } => {
+            let scenario = Scenario::parse(DEMO_SCENARIO, "examples/flood.toml (built in)", Path::new("."))?;
+            let scenario = match seed {
+                Some(s) => scenario.with_seed(s),
+                None => scenario,
+            };
+            println!("PeerShare demo: {} peers running the `flood` WebAssembly plugin, seed {}.", scenario.node_count(), scenario.seed());
+            println!("Each second one peer broadcasts; the message floods hop by hop until its TTL runs out.\n");
+            let sim = simulate(&scenario, false)?;
+            walk_through(&sim);
+            print_summary(&sim.summary());
+            if let Some(dir) = out {
+                write_outputs(&sim, &dir)?;
+                println!("\nWrote {0}/events.jsonl and {0}/summary.json.", dir.display());
+            }
+            println!(
+                "\nNext: `peershare run examples/flood.toml --out results` writes the full event log; edit the scenario and run again."
+            );
+            Ok(())
+        }
+        Command::Run { scenario, seed, out, quiet } => {
+            let scenario = Scenario::load(&scenario)?;
+            let scenario = match seed {
+                Some(s) => scenario.with_seed(s),
+                None => scenario,
+            };
+            let sim = simulate(&scenario, quiet)?;
+            write_outputs(&sim, &out)?;
+            if !quiet {
+                print_summary(&sim.summary());
+                println!("\nWrote {0}/events.jsonl and {0}/summary.json (seed {1}).", out.display(), scenario.seed());
+            }
+            Ok(())
+        }
+        Command::Check { scenario } => {
+            let s = Scenario::load(&scenario)?;
+            s.build()?;
+            println!("{}: ok ({} nodes, {} of virtual time)", s.origin(), s.node_count(), s.end());
+            Ok(())
+        }
+        Command::Plugins => {
+            for name in peershare::builtin::names() {
+                let plugin = Plugin::builtin(name)?;
+                let exports: Vec<&str> = ["peer", "routing", "discovery", "consensus"].into_iter().filter(|i| plugin.exports(i)).collect();
+                println!("{name:10} exports {}", exports.join(", "));
+            }
+            Ok(())
+        }
+    }
+}
+
+/// Builds and runs a scenario to its end, with a progress bar on a terminal.
+fn simulate(scenario: &Scenario, quiet: bool) -> Result<Simulation, SimError> {
+    let mut sim = scenario.build()?;
+    let end = scenario.end();
+    let bar = if quiet { indicatif::ProgressBar::hidden() } else { indicatif::ProgressBar::new(100) };
+    bar.set_style(
+        indicatif::ProgressStyle::with_template("{bar:40} {pos}% of virtual time  {msg}")
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+    );
+    for step in 1..=100u64 {
+        let t = SimTime(end.as_nanos() / 100 * step).max(if step == 100 { end } else { SimTime::ZERO });
+        sim.run_until(t)?;
+        bar.set_position(step);
+        bar.set_message(format!("{} events", sim.events().total()));
+    }
+    bar.finish_and_clear();
+    Ok(sim)
+}
+
+fn write_outputs(sim: &Simulation, dir: &Path) -> Result<(), SimError> {
+    let err = |path: PathBuf| move |source| SimError::Output { path: path.display().to_string(), source };
+    std::fs::create_dir_all(dir).map_err(err(dir.to_path_buf()))?;
+    let events = dir.join("events.jsonl");
+    let file = std::fs::File::create(&events).map_err(err(events.clone()))?;
+    let mut w = std::io::BufWriter::new(file);
+    sim.events().write_jsonl(&mut w).map_err(err(events.clone()))?;
+    std::io::Write::flush(&mut w).map_err(err(events.clone()))?;
+    let summary = dir.join("summary.json");
+    let json = serde_json::to_string_pretty(&sim.summary()).expect("a summary always serialises");
+    std::fs::write(&summary, json + "\n").map_err(err(summary))?;
+    Ok(())
+}
+
+/// Follows the first broadcast through the network.
+fn walk_through(sim: &Simulation) {
+    let events = sim.events().events();
+    let Some(start) = events.iter().position(|e| matches!(e.event, Event::OperationStarted { .. })) else {
+        return;
+    };
+    println!("The first broadcast, event by event (virtual time, what happened):");
+    let mut shown = 0;
+    let mut floods = std::collections::HashSet::new();
+    for e in &events[start..] {
+        let line = match &e.event {
+            Event::OperationStarted { node, kind, .. } => format!("node {node} is asked to {kind}"),
+            Event::Sent { from, to, bytes, .. } => match peershare::wire::Record::decode(bytes) {
+                Ok(r) if r.kind == "FLOOD" => {
+                    floods.insert(msg_id(&e.event));
+                    format!("node {from} sends {r} to node {to}")
+                }
+                _ => continue,
+            },
+            Event::Delivered { from, to, msg } if floods.contains(&Some(*msg)) => format!("node {to} receives a message from node {from}"),
+            Event::Dropped { from, to, reason, msg } if floods.contains(&Some(*msg)) => {
+                format!("a message from node {from} to node {to} is dropped: {}", reason.name())
+            }
+            _ => continue,
+        };
+        println!("  {:>12}  {line}", e.time.to_string());
+        shown += 1;
+        if shown >= 12 {
+            println!("  ... (the full log is in events.jsonl with --out DIR)\n");
+            break;
+        }
+    }
+}
+
+fn msg_id(event: &Event) -> Option<u64> {
+    match event {
+        Event::Sent { msg, .. } => Some(*msg),
+        _ => None,
+    }
+}
+
+fn print_summary(s: &Summary) {
+    println!("Summary after {:.1} s of virtual time, {} nodes, {} events:", s.end_time_s, s.nodes, s.events);
+    let m = &s.messages;
+    println!("  messages: {} sent, {} delivered, {} bytes sent", m.sent, m.delivered, m.bytes_sent);
+    for (reason, n) in &m.dropped {
+        println!("  dropped ({reason}): {n}");
+    }
+    for (kind, k) in &m.by_kind {
+        println!("    {kind:16} {:>9} sent {:>9} delivered {:>11} bytes", k.sent, k.delivered, k.bytes_sent);
+    }
+    for (kind, o) in &s.operations {
+        let latency = o.latency_ms.as_ref().map(|l| format!(", latency mean {:.1} ms, p99 {:.1} ms", l.mean, l.p99)).unwrap_or_default();
+        println!("  operation {kind}: {} issued, {} succeeded ({:.1}%){latency}", o.issued, o.succeeded, 100.0 * o.success_rate);
+    }
+    if !s.crashed.is_empty() {
+        println!("  crashed nodes: {}", s.crashed.len());
+        for (node, reason) in s.crashed.iter().take(5) {
+            println!("    node {node}: {reason}");
+        }
+    }
+}

@@ -1,0 +1,424 @@
+//! What a simulated node is to the engine: a peer runtime (WebAssembly or
+//! native Rust) plus the context its handlers write their effects into.
+//!
+//! Handlers never act directly. Like a sans-IO protocol state machine, a
+//! peer reacts to one [`Input`] and leaves [`Effect`]s in its
+//! [`NodeContext`]; the engine carries them out afterwards (sending through
+//! the network model, scheduling timers, logging).
+
+use crate::NodeIndex;
+use crate::rng::SimRng;
+use crate::time::{SimDuration, SimTime};
+use peershare_wire::Record;
+use rand_core::Rng;
+use std::fmt;
+
+/// Identifier of an application operation issued by the workload.
+pub type OpId = u64;
+
+/// Severity of a peer's log line.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Level {
+    /// Detail for debugging.
+    Debug,
+    /// Normal progress.
+    Info,
+    /// Something unusual.
+    Warn,
+    /// Something failed.
+    Error,
+}
+
+/// Where a line of a node's output came from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum OutputStream {
+    /// The guest's standard output (`println!`).
+    Stdout,
+    /// The guest's standard error (`eprintln!`, panic messages).
+    Stderr,
+}
+
+/// Another peer as a peer knows it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Contact {
+    /// Its network address.
+    pub index: NodeIndex,
+    /// Its identifier.
+    pub id: Vec<u8>,
+}
+
+/// Everything a peer is told when it starts.
+#[derive(Clone, Debug, PartialEq)]
+pub struct InitArgs {
+    /// The node's index.
+    pub index: NodeIndex,
+    /// The node's identifier.
+    pub id: Vec<u8>,
+    /// The node's group name.
+    pub group: String,
+    /// The group's configuration, a record of kind "config".
+    pub config: Record,
+    /// Contacts to join through.
+    pub bootstrap: Vec<Contact>,
+}
+
+/// An application operation a peer is asked to perform.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Operation {
+    /// A protocol-specific request (the record's kind names it).
+    Request(Record),
+    /// DHT: find the nodes closest to a key.
+    Lookup {
+        /// The key.
+        key: Vec<u8>,
+    },
+    /// DHT: store a value under a key.
+    Put {
+        /// The key.
+        key: Vec<u8>,
+        /// The value.
+        value: Vec<u8>,
+    },
+    /// DHT: fetch the value under a key.
+    Get {
+        /// The key.
+        key: Vec<u8>,
+    },
+    /// Discovery: announce the node as a provider of a key.
+    Announce {
+        /// The key.
+        key: Vec<u8>,
+    },
+    /// Discovery: find providers of a key.
+    FindProviders {
+        /// The key.
+        key: Vec<u8>,
+    },
+    /// Consensus: propose a value.
+    Propose {
+        /// The value.
+        value: Vec<u8>,
+    },
+}
+
+impl Operation {
+    /// A short name of the operation's kind, used in summaries ("lookup",
+    /// "put", ..., or the request record's kind).
+    pub fn kind(&self) -> &str {
+        match self {
+            Operation::Request(r) => &r.kind,
+            Operation::Lookup { .. } => "lookup",
+            Operation::Put { .. } => "put",
+            Operation::Get { .. } => "get",
+            Operation::Announce { .. } => "announce",
+            Operation::FindProviders { .. } => "find-providers",
+            Operation::Propose { .. } => "propose",
+        }
+    }
+
+    /// The WIT interface a peer must export to perform this operation.
+    pub fn interface(&self) -> &'static str {
+        match self {
+            Operation::Request(_) => "peer",
+            Operation::Lookup { .. } | Operation::Put { .. } | Operation::Get { .. } => "routing",
+            Operation::Announce { .. } | Operation::FindProviders { .. } => "discovery",
+            Operation::Propose { .. } => "consensus",
+        }
+    }
+}
+
+/// One event handed to a peer.
+#[derive(Clone, Copy, Debug)]
+pub enum Input<'a> {
+    /// The node starts.
+    Init(&'a InitArgs),
+    /// A message was delivered.
+    Message {
+        /// The sender.
+        from: NodeIndex,
+        /// The message, in the canonical wire encoding.
+        bytes: &'a [u8],
+    },
+    /// A timer fired.
+    Timer {
+        /// The tag given when the timer was set.
+        tag: u64,
+    },
+    /// The workload asks for an operation.
+    Operation {
+        /// Its identifier, to be passed back on completion.
+        op: OpId,
+        /// What to do.
+        operation: &'a Operation,
+    },
+}
+
+/// Something a handler asked the host to do.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Effect {
+    /// Send a message.
+    Send {
+        /// Destination node.
+        to: NodeIndex,
+        /// The message bytes.
+        bytes: Vec<u8>,
+    },
+    /// Schedule `on-timer(tag)` after `delay`.
+    SetTimer {
+        /// The timer's handle.
+        timer: u64,
+        /// Delay from now.
+        delay: SimDuration,
+        /// The peer's tag.
+        tag: u64,
+    },
+    /// Cancel a timer.
+    CancelTimer {
+        /// The timer's handle.
+        timer: u64,
+    },
+    /// A log line.
+    Log {
+        /// Severity.
+        level: Level,
+        /// Text.
+        text: String,
+    },
+    /// A line the guest wrote to stdout or stderr.
+    Output {
+        /// Which stream.
+        stream: OutputStream,
+        /// The line, without its newline.
+        text: String,
+    },
+    /// New observable state.
+    PublishState(Vec<u8>),
+    /// An operation finished.
+    Complete {
+        /// Which operation.
+        op: OpId,
+        /// Whether it succeeded.
+        ok: bool,
+        /// A record describing the outcome.
+        result: Vec<u8>,
+    },
+    /// One step of an algorithm on an operation.
+    Trace {
+        /// Which operation.
+        op: OpId,
+        /// A record describing the step.
+        step: Vec<u8>,
+    },
+    /// A consensus entry was committed.
+    Committed {
+        /// Log position.
+        index: u64,
+        /// The value.
+        value: Vec<u8>,
+    },
+}
+
+/// The per-node context a handler runs against: the current time, the
+/// node's random stream, and the effects the handler produced.
+#[derive(Debug)]
+pub struct NodeContext {
+    index: NodeIndex,
+    now: SimTime,
+    rng: SimRng,
+    next_timer: u64,
+    effects: Vec<Effect>,
+}
+
+impl NodeContext {
+    /// A context for node `index` drawing from `rng`.
+    pub fn new(index: NodeIndex, rng: SimRng) -> Self {
+        NodeContext { index, now: SimTime::ZERO, rng, next_timer: 0, effects: Vec::new() }
+    }
+
+    /// This node's index.
+    pub fn index(&self) -> NodeIndex {
+        self.index
+    }
+
+    /// The current virtual time.
+    pub fn now(&self) -> SimTime {
+        self.now
+    }
+
+    /// Sets the current virtual time (the engine does this before each call).
+    pub fn set_now(&mut self, now: SimTime) {
+        self.now = now;
+    }
+
+    /// Sends an encoded message to `to`.
+    pub fn send(&mut self, to: NodeIndex, bytes: Vec<u8>) {
+        self.effects.push(Effect::Send { to, bytes });
+    }
+
+    /// Sends a record to `to`.
+    pub fn send_record(&mut self, to: NodeIndex, record: &Record) {
+        self.send(to, record.encode());
+    }
+
+    /// Sets a timer; returns its handle.
+    pub fn set_timer(&mut self, delay: SimDuration, tag: u64) -> u64 {
+        self.next_timer += 1;
+        let timer = self.next_timer;
+        self.effects.push(Effect::SetTimer { timer, delay, tag });
+        timer
+    }
+
+    /// Cancels a timer.
+    pub fn cancel_timer(&mut self, timer: u64) {
+        self.effects.push(Effect::CancelTimer { timer });
+    }
+
+    /// A draw from this node's random stream.
+    pub fn random_u64(&mut self) -> u64 {
+        self.rng.next_u64()
+    }
+
+    /// Writes a log line.
+    pub fn log(&mut self, level: Level, text: impl Into<String>) {
+        self.effects.push(Effect::Log { level, text: text.into() });
+    }
+
+    /// Records guest output.
+    pub fn output(&mut self, stream: OutputStream, text: String) {
+        self.effects.push(Effect::Output { stream, text });
+    }
+
+    /// Publishes observable state.
+    pub fn publish_state(&mut self, state: Vec<u8>) {
+        self.effects.push(Effect::PublishState(state));
+    }
+
+    /// Completes an operation.
+    pub fn complete(&mut self, op: OpId, ok: bool, result: Vec<u8>) {
+        self.effects.push(Effect::Complete { op, ok, result });
+    }
+
+    /// Records an algorithm step.
+    pub fn trace(&mut self, op: OpId, step: Vec<u8>) {
+        self.effects.push(Effect::Trace { op, step });
+    }
+
+    /// Reports a committed consensus entry.
+    pub fn committed(&mut self, index: u64, value: Vec<u8>) {
+        self.effects.push(Effect::Committed { index, value });
+    }
+
+    /// Moves the effects produced so far into `out` (which is cleared first).
+    pub fn take_effects(&mut self, out: &mut Vec<Effect>) {
+        out.clear();
+        std::mem::swap(&mut self.effects, out);
+    }
+}
+
+/// Why a simulated node crashed. This is part of the simulation (recorded
+/// in the event log; the run goes on), not an error of the framework.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+#[serde(tag = "kind", content = "detail", rename_all = "kebab-case")]
+pub enum CrashReason {
+    /// The handler used up its per-event CPU budget (fuel).
+    OutOfFuel,
+    /// The node tried to grow its memory past its limit.
+    MemoryLimit,
+    /// The guest's stack overflowed.
+    StackOverflow,
+    /// The guest panicked; the message if the guest reported one.
+    Panic(String),
+    /// Another WebAssembly trap, with wasmtime's description.
+    Trap(String),
+    /// The peer does not export the interface an operation needs.
+    Unsupported(String),
+}
+
+impl fmt::Display for CrashReason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            CrashReason::OutOfFuel => write!(f, "exceeded its CPU budget for one event (out of fuel)"),
+            CrashReason::MemoryLimit => write!(f, "exceeded its memory limit"),
+            CrashReason::StackOverflow => write!(f, "overflowed its stack"),
+            CrashReason::Panic(m) if m.is_empty() => write!(f, "panicked"),
+            CrashReason::Panic(m) => write!(f, "panicked: {m}"),
+            CrashReason::Trap(m) => write!(f, "trapped: {m}"),
+            CrashReason::Unsupported(m) => write!(f, "cannot perform the operation: {m}"),
+        }
+    }
+}
+
+/// Cost of one handler call.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct CallCost {
+    /// WebAssembly fuel consumed (0 for native peers).
+    pub fuel: u64,
+}
+
+/// A running peer, as the engine drives it.
+pub trait PeerRuntime {
+    /// The context handlers write their effects into.
+    fn context(&mut self) -> &mut NodeContext;
+
+    /// Runs the handler for one input. An `Err` means the node crashed; the
+    /// engine records it and never calls this node again.
+    fn handle(&mut self, input: Input<'_>) -> Result<CallCost, CrashReason>;
+
+    /// Whether the peer can perform operations of this WIT interface
+    /// ("peer", "routing", "discovery", "consensus").
+    fn exports(&self, interface: &str) -> bool;
+}
+
+/// A peer written in native Rust: trusted, unsandboxed, fast. Useful for
+/// baselines, tests of the network model and prototyping; students submit
+/// WebAssembly peers instead.
+pub trait Peer: Send {
+    /// The node starts.
+    fn init(&mut self, ctx: &mut NodeContext, args: &InitArgs);
+    /// A message arrived.
+    fn on_message(&mut self, ctx: &mut NodeContext, from: NodeIndex, message: &[u8]);
+    /// A timer fired.
+    fn on_timer(&mut self, ctx: &mut NodeContext, tag: u64) {
+        let _ = (ctx, tag);
+    }
+    /// An operation was requested; the default declines it.
+    fn on_operation(&mut self, ctx: &mut NodeContext, op: OpId, operation: &Operation) {
+        ctx.complete(op, false, Record::new("error").with("reason", "unsupported operation").encode());
+        let _ = operation;
+    }
+}
+
+/// Runs a native [`Peer`].
+pub struct NativeRuntime<P> {
+    peer: P,
+    ctx: NodeContext,
+}
+
+impl<P: Peer> NativeRuntime<P> {
+    /// Wraps `peer` with its context.
+    pub fn new(peer: P, ctx: NodeContext) -> Self {
+        NativeRuntime { peer, ctx }
+    }
+}
+
+impl<P: Peer> PeerRuntime for NativeRuntime<P> {
+    fn context(&mut self) -> &mut NodeContext {
+        &mut self.ctx
+    }
+
+    fn handle(&mut self, input: Input<'_>) -> Result<CallCost, CrashReason> {
+        match input {
+            Input::Init(args) => self.peer.init(&mut self.ctx, args),
+            Input::Message { from, bytes } => self.peer.on_message(&mut self.ctx, from, bytes),
+            Input::Timer { tag } => self.peer.on_timer(&mut self.ctx, tag),
+            Input::Operation { op, operation } => self.peer.on_operation(&mut self.ctx, op, operation),
+        }
+        Ok(CallCost::default())
+    }
+
+    fn exports(&self, _interface: &str) -> bool {
+        true
+    }
+}

@@ -1,0 +1,681 @@
+//! Scenario files: a whole experiment in one TOML file.
+//!
+//! ```toml
+//! seed = 42                 # default seed (the CLI's --seed overrides it)
+//! duration = "30s"          # virtual time to simulate
+//! id_bits = 160             # length of node identifiers
+//!
+//! [network]
+//! latency = { model = "uniform", min = "10ms", max = "60ms" }
+//! loss = 0.01               # probability that a message is lost
+//! # matrix = "latency.csv"  # region x region latencies (ms), see LatencyMatrix
+//!
+//! [[network.links]]         # overrides for links from one group to another
+//! from = "peers"
+//! to = "servers"
+//! latency = { model = "constant", value = "5ms" }
+//!
+//! [[groups]]
+//! name = "peers"
+//! count = 100
+//! plugin = "flood"          # a built-in plugin, or a path to a .wasm file
+//! upload = "10Mbps"         # default "unlimited"
+//! download = "50Mbps"
+//! bootstrap = { strategy = "random", count = 4 }   # none | first | random | previous
+//! join_interval = "10ms"    # delay between consecutive node starts
+//! fuel_per_event = 500000000
+//! memory_limit = "64MiB"
+//! [groups.config]           # passed to the peer's init as a "config" record
+//! ttl = 6
+//!
+//! [[workload]]
+//! op = "request"            # request | lookup | put | get | announce | find-providers | propose
+//! request = "broadcast"     # for requests: the request's kind
+//! fields = { payload = "hello" }
+//! every = "1s"              # or `at = "2s"`, or `rate = 5.0` (per second, Poisson)
+//! start = "1s"
+//! end = "20s"
+//! group = "peers"           # or `node = 3`; default: any node
+//! ```
+//!
+//! Errors name the file, the line and the field.
+
+use crate::NodeIndex;
+use crate::error::SimError;
+use crate::network::{Bandwidth, LatencyMatrix, LatencyModel, LinkModel};
+use crate::node::Operation;
+use crate::rng::{SeedTree, Stream, below, open_unit_f64};
+use crate::sim::{Bootstrap, GroupSpec, PeerSource, Simulation, SimulationBuilder};
+use crate::time::{SimDuration, SimTime};
+use crate::wasm::{Plugin, WasmLimits};
+use peershare_wire::{Record, Value};
+use rand_core::Rng;
+use serde::Deserialize;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use toml::Spanned;
+
+/// A scenario file is malformed.
+#[derive(Debug, thiserror::Error)]
+pub enum ScenarioError {
+    /// The file could not be read.
+    #[error("cannot read scenario {path}: {source}")]
+    Io {
+        /// The file.
+        path: String,
+        /// The cause.
+        source: std::io::Error,
+    },
+    /// The file is not valid TOML or does not match the scenario format.
+    #[error("{path}: {message}")]
+    Syntax {
+        /// The file.
+        path: String,
+        /// toml's explanation, with line, column and field.
+        message: String,
+    },
+    /// A value is invalid.
+    #[error("{path}, line {line}, field `{field}`: {message}")]
+    Invalid {
+        /// The file.
+        path: String,
+        /// The 1-based line.
+        line: usize,
+        /// The field, as a dotted path (`groups[1].plugin`).
+        field: String,
+        /// What is wrong.
+        message: String,
+    },
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct File {
+    #[serde(default)]
+    seed: u64,
+    duration: Spanned<String>,
+    #[serde(default = "default_id_bits")]
+    id_bits: u32,
+    #[serde(default)]
+    network: NetworkSection,
+    groups: Vec<GroupSection>,
+    #[serde(default)]
+    workload: Vec<Spanned<WorkloadSection>>,
+}
+
+fn default_id_bits() -> u32 {
+    160
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct NetworkSection {
+    latency: Option<LatencyModel>,
+    loss: Option<Spanned<f64>>,
+    matrix: Option<Spanned<String>>,
+    #[serde(default)]
+    links: Vec<LinkSection>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct LinkSection {
+    from: Spanned<String>,
+    to: Spanned<String>,
+    latency: Option<LatencyModel>,
+    loss: Option<f64>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct GroupSection {
+    name: Spanned<String>,
+    count: usize,
+    plugin: Spanned<String>,
+    #[serde(default)]
+    upload: Bandwidth,
+    #[serde(default)]
+    download: Bandwidth,
+    #[serde(default)]
+    bootstrap: BootstrapSection,
+    #[serde(default)]
+    start: Option<SimDuration>,
+    #[serde(default)]
+    join_interval: Option<SimDuration>,
+    region: Option<String>,
+    fuel_per_event: Option<u64>,
+    memory_limit: Option<Spanned<String>>,
+    config: Option<Spanned<toml::Table>>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(tag = "strategy", rename_all = "kebab-case", deny_unknown_fields)]
+enum BootstrapSection {
+    None,
+    #[default]
+    First,
+    Random {
+        count: usize,
+    },
+    Previous {
+        count: usize,
+    },
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct WorkloadSection {
+    op: Spanned<String>,
+    request: Option<String>,
+    fields: Option<Spanned<toml::Table>>,
+    key: Option<Spanned<String>>,
+    value: Option<Spanned<String>>,
+    at: Option<SimDuration>,
+    every: Option<SimDuration>,
+    rate: Option<f64>,
+    start: Option<SimDuration>,
+    end: Option<SimDuration>,
+    count: Option<u64>,
+    node: Option<NodeIndex>,
+    group: Option<Spanned<String>>,
+}
+
+/// A loaded scenario: the simulation to build and how long to run it.
+///
+/// ```no_run
+/// use peershare::scenario::Scenario;
+/// let scenario = Scenario::load("examples/flood.toml".as_ref())?.with_seed(7);
+/// let mut sim = scenario.build()?;
+/// sim.run_until(scenario.end())?;
+/// # Ok::<(), peershare::error::SimError>(())
+/// ```
+#[derive(Debug)]
+pub struct Scenario {
+    path: String,
+    text: String,
+    file: File,
+    base: PathBuf,
+    seed: u64,
+}
+
+impl Scenario {
+    /// Reads and checks a scenario file.
+    pub fn load(path: &Path) -> Result<Scenario, ScenarioError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ScenarioError::Io { path: path.display().to_string(), source })?;
+        Self::parse(&text, &path.display().to_string(), path.parent().unwrap_or(Path::new(".")))
+    }
+
+    /// Reads a scenario from text; `origin` names it in errors and `base` is
+    /// the folder relative paths (plugins, matrices) are resolved against.
+    pub fn parse(text: &str, origin: &str, base: &Path) -> Result<Scenario, ScenarioError> {
+        let file: File = toml::from_str(text)
+            .map_err(|e| ScenarioError::Syntax { path: origin.to_string(), message: e.to_string().trim_end().to_string() })?;
+        let seed = file.seed;
+        let scenario = Scenario { path: origin.to_string(), text: text.to_string(), file, base: base.to_path_buf(), seed };
+        scenario.check()?;
+        Ok(scenario)
+    }
+
+    /// The same scenario with another seed.
+    pub fn with_seed(mut self, seed: u64) -> Self {
+        self.seed = seed;
+        self
+    }
+
+    /// The seed the run will use.
+    pub fn seed(&self) -> u64 {
+        self.seed
+    }
+
+    /// Where the scenario came from.
+    pub fn origin(&self) -> &str {
+        &self.path
+    }
+
+    /// The virtual time at which the run ends.
+    pub fn end(&self) -> SimTime {
+        SimTime::ZERO + self.duration().unwrap_or_default()
+    }
+
+    /// Total number of nodes.
+    pub fn node_count(&self) -> usize {
+        self.file.groups.iter().map(|g| g.count).sum()
+    }
+
+    fn duration(&self) -> Result<SimDuration, ScenarioError> {
+        self.file
+            .duration
+            .get_ref()
+            .parse()
+            .map_err(|e: crate::time::ParseDurationError| self.invalid(self.file.duration.span().start, "duration", e.to_string()))
+    }
+
+    fn line_of(&self, offset: usize) -> usize {
+        self.text[..offset.min(self.text.len())].matches('\n').count() + 1
+    }
+
+    fn invalid(&self, offset: usize, field: impl Into<String>, message: impl Into<String>) -> ScenarioError {
+        ScenarioError::Invalid { path: self.path.clone(), line: self.line_of(offset), field: field.into(), message: message.into() }
+    }
+
+    fn check(&self) -> Result<(), ScenarioError> {
+        self.duration()?;
+        let f = &self.file;
+        if f.groups.is_empty() {
+            return Err(self.invalid(0, "groups", "the scenario defines no [[groups]] of nodes"));
+        }
+        if let Some(loss) = &f.network.loss
+            && !(0.0..=1.0).contains(loss.get_ref())
+        {
+            return Err(self.invalid(
+                loss.span().start,
+                "network.loss",
+                format!("a probability must be within [0, 1], got {}", loss.get_ref()),
+            ));
+        }
+        for (i, g) in f.groups.iter().enumerate() {
+            if f.groups[..i].iter().any(|h| h.name.get_ref() == g.name.get_ref()) {
+                return Err(self.invalid(
+                    g.name.span().start,
+                    format!("groups[{i}].name"),
+                    format!("two groups are named {:?}", g.name.get_ref()),
+                ));
+            }
+            if let Some(config) = &g.config {
+                config_record(config.get_ref()).map_err(|m| self.invalid(config.span().start, format!("groups[{i}].config"), m))?;
+            }
+            if let Some(mem) = &g.memory_limit {
+                parse_bytes(mem.get_ref()).map_err(|m| self.invalid(mem.span().start, format!("groups[{i}].memory_limit"), m))?;
+            }
+        }
+        let group_known = |name: &Spanned<String>, field: String| {
+            if f.groups.iter().any(|g| g.name.get_ref() == name.get_ref()) {
+                Ok(())
+            } else {
+                Err(self.invalid(name.span().start, field, format!("no group is named {:?}", name.get_ref())))
+            }
+        };
+        for (i, l) in f.network.links.iter().enumerate() {
+            group_known(&l.from, format!("network.links[{i}].from"))?;
+            group_known(&l.to, format!("network.links[{i}].to"))?;
+        }
+        for (i, w) in f.workload.iter().enumerate() {
+            let at = w.span().start;
+            let w = w.get_ref();
+            let field = |name: &str| format!("workload[{i}].{name}");
+            if let Some(g) = &w.group {
+                group_known(g, field("group"))?;
+            }
+            if let Some(n) = w.node
+                && n as usize >= self.node_count()
+            {
+                return Err(self.invalid(
+                    at,
+                    field("node"),
+                    format!("node {n} does not exist (the scenario has {} nodes)", self.node_count()),
+                ));
+            }
+            let schedules = [w.at.is_some(), w.every.is_some(), w.rate.is_some()].iter().filter(|x| **x).count();
+            if schedules != 1 {
+                return Err(self.invalid(at, format!("workload[{i}]"), "give exactly one of `at`, `every` or `rate`"));
+            }
+            if let Some(r) = w.rate
+                && !(r.is_finite() && r > 0.0)
+            {
+                return Err(self.invalid(at, field("rate"), format!("a rate must be a positive number of operations per second, got {r}")));
+            }
+            if w.every.is_some_and(|e| e.0 == 0) {
+                return Err(self.invalid(at, field("every"), "an interval must be longer than zero"));
+            }
+            match w.op.get_ref().as_str() {
+                "request" => {
+                    if w.request.is_none() {
+                        return Err(self.invalid(w.op.span().start, field("request"), "a request needs `request = \"KIND\"`"));
+                    }
+                    if let Some(fields) = &w.fields {
+                        config_record(fields.get_ref()).map_err(|m| self.invalid(fields.span().start, field("fields"), m))?;
+                    }
+                }
+                "lookup" | "get" | "announce" | "find-providers" | "put" | "propose" => {}
+                other => {
+                    return Err(self.invalid(
+                        w.op.span().start,
+                        field("op"),
+                        format!("unknown operation {other:?}; expected request, lookup, put, get, announce, find-providers or propose"),
+                    ));
+                }
+            }
+            for (name, spec) in [("key", &w.key), ("value", &w.value)] {
+                if let Some(s) = spec {
+                    check_bytes_spec(s.get_ref()).map_err(|m| self.invalid(s.span().start, field(name), m))?;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Loads the plugins and builds the simulation, with every node created
+    /// and the workload scheduled.
+    pub fn build(&self) -> Result<Simulation, SimError> {
+        self.builder()?.build()
+    }
+
+    /// Like [`Scenario::build`], but returns the builder to adjust first.
+    pub fn builder(&self) -> Result<SimulationBuilder, SimError> {
+        let f = &self.file;
+        let mut b = SimulationBuilder::new(self.seed).id_bits(f.id_bits);
+        let mut default_link = LinkModel {
+            latency: f.network.latency.clone().unwrap_or_default(),
+            loss: f.network.loss.as_ref().map_or(0.0, |l| *l.get_ref()),
+        };
+        default_link.latency.validate().map_err(|m| self.invalid(0, "network.latency", m))?;
+        let matrix = match &f.network.matrix {
+            Some(path) => Some(
+                LatencyMatrix::load(&self.base.join(path.get_ref()))
+                    .map_err(|e| self.invalid(path.span().start, "network.matrix", e.to_string()))?,
+            ),
+            None => None,
+        };
+        let mut plugins: BTreeMap<String, std::sync::Arc<Plugin>> = BTreeMap::new();
+        for (i, g) in f.groups.iter().enumerate() {
+            let name = g.plugin.get_ref();
+            let plugin = match plugins.get(name) {
+                Some(p) => p.clone(),
+                None => {
+                    let p = if name.ends_with(".wasm") || name.contains('/') {
+                        Plugin::load(&self.base.join(name))?
+                    } else {
+                        Plugin::builtin(name)?
+                    };
+                    plugins.insert(name.clone(), p.clone());
+                    p
+                }
+            };
+            let mut limits = WasmLimits::default();
+            if let Some(fuel) = g.fuel_per_event {
+                limits.fuel_per_event = fuel;
+            }
+            if let Some(mem) = &g.memory_limit {
+                limits.memory_bytes =
+                    parse_bytes(mem.get_ref()).map_err(|m| self.invalid(mem.span().start, format!("groups[{i}].memory_limit"), m))?;
+            }
+            let plugin = if limits == plugin.limits() { plugin } else { plugin.with_limits(limits) };
+            let mut spec = GroupSpec::new(g.name.get_ref().clone(), g.count, PeerSource::Wasm(plugin));
+            if let Some(config) = &g.config {
+                spec.config =
+                    config_record(config.get_ref()).map_err(|m| self.invalid(config.span().start, format!("groups[{i}].config"), m))?;
+            }
+            spec.uplink = g.upload;
+            spec.downlink = g.download;
+            spec.start = SimTime::ZERO + g.start.unwrap_or_default();
+            spec.join_interval = g.join_interval.unwrap_or_default();
+            spec.bootstrap = match g.bootstrap {
+                BootstrapSection::None => Bootstrap::None,
+                BootstrapSection::First => Bootstrap::First,
+                BootstrapSection::Random { count } => Bootstrap::Random { count },
+                BootstrapSection::Previous { count } => Bootstrap::Previous { count },
+            };
+            b = b.group(spec);
+        }
+        // Links: matrix by region, then explicit overrides.
+        if let Some(m) = &matrix {
+            for (i, from) in f.groups.iter().enumerate() {
+                for (j, to) in f.groups.iter().enumerate() {
+                    let region = |g: &GroupSection| g.region.clone().unwrap_or_else(|| g.name.get_ref().clone());
+                    let (rf, rt) = (region(from), region(to));
+                    let lookup = |r: &str, g: usize| {
+                        m.region_index(r).ok_or_else(|| {
+                            self.invalid(
+                                f.groups[g].name.span().start,
+                                format!("groups[{g}].region"),
+                                format!("region {r:?} is not in the latency matrix (regions: {})", m.regions().join(", ")),
+                            )
+                        })
+                    };
+                    let (a, c) = (lookup(&rf, i)?, lookup(&rt, j)?);
+                    b = b.link(
+                        from.name.get_ref(),
+                        to.name.get_ref(),
+                        LinkModel { latency: LatencyModel::constant(m.latency(a, c)), loss: default_link.loss },
+                    );
+                }
+            }
+        }
+        for (i, l) in f.network.links.iter().enumerate() {
+            let link = LinkModel {
+                latency: l.latency.clone().unwrap_or_else(|| default_link.latency.clone()),
+                loss: l.loss.unwrap_or(default_link.loss),
+            };
+            link.latency.validate().map_err(|m| self.invalid(l.from.span().start, format!("network.links[{i}].latency"), m))?;
+            b = b.link(l.from.get_ref(), l.to.get_ref(), link);
+        }
+        default_link.loss = default_link.loss.clamp(0.0, 1.0);
+        b = b.default_link(default_link);
+        for (time, node, op) in self.workload_operations()? {
+            b = b.operation(time, node, op);
+        }
+        Ok(b)
+    }
+
+    /// The operations the workload issues, drawn from the workload stream.
+    fn workload_operations(&self) -> Result<Vec<(SimTime, NodeIndex, Operation)>, ScenarioError> {
+        let f = &self.file;
+        let seeds = SeedTree::new(self.seed);
+        let mut rng = seeds.stream(Stream::Workload);
+        let end = self.end();
+        let mut group_ranges = BTreeMap::new();
+        let mut first = 0u32;
+        for g in &f.groups {
+            group_ranges.insert(g.name.get_ref().clone(), (first, g.count as u32));
+            first += g.count as u32;
+        }
+        let total = first;
+        let id_bytes = f.id_bits.div_ceil(8) as usize;
+        let mut ops = Vec::new();
+        for w in &f.workload {
+            let w = w.get_ref();
+            let start = SimTime::ZERO + w.start.unwrap_or_default();
+            let stop = w.end.map(|e| SimTime::ZERO + e).unwrap_or(end).min(end);
+            let mut times = Vec::new();
+            if let Some(at) = w.at {
+                times.push(SimTime::ZERO + at);
+            } else if let Some(every) = w.every {
+                let mut t = start;
+                while t < stop && w.count.is_none_or(|c| (times.len() as u64) < c) {
+                    times.push(t);
+                    t += every;
+                }
+            } else if let Some(rate) = w.rate {
+                let mut t = start;
+                loop {
+                    t += SimDuration::from_secs_f64(-open_unit_f64(&mut rng).ln() / rate);
+                    if t >= stop || w.count.is_some_and(|c| times.len() as u64 >= c) {
+                        break;
+                    }
+                    times.push(t);
+                }
+            }
+            for t in times {
+                let node = match (w.node, &w.group) {
+                    (Some(n), _) => n,
+                    (None, Some(g)) => {
+                        let (first, count) = group_ranges[g.get_ref()];
+                        first + below(&mut rng, u64::from(count.max(1))) as u32
+                    }
+                    (None, None) => below(&mut rng, u64::from(total)) as u32,
+                };
+                let key = |rng: &mut crate::rng::SimRng| draw(w.key.as_ref(), rng, id_bytes);
+                let op = match w.op.get_ref().as_str() {
+                    "request" => {
+                        let mut r =
+                            w.fields.as_ref().map(|f| config_record(f.get_ref()).expect("checked when loading")).unwrap_or_default();
+                        r.kind = w.request.clone().unwrap_or_default();
+                        Operation::Request(r)
+                    }
+                    "lookup" => Operation::Lookup { key: key(&mut rng) },
+                    "get" => Operation::Get { key: key(&mut rng) },
+                    "announce" => Operation::Announce { key: key(&mut rng) },
+                    "find-providers" => Operation::FindProviders { key: key(&mut rng) },
+                    "put" => {
+                        let key = key(&mut rng);
+                        let value = draw(w.value.as_ref(), &mut rng, 32);
+                        Operation::Put { key, value }
+                    }
+                    _ => Operation::Propose { value: draw(w.value.as_ref(), &mut rng, 16) },
+                };
+                ops.push((t, node, op));
+            }
+        }
+        Ok(ops)
+    }
+}
+
+fn random_bytes(rng: &mut impl Rng, n: usize) -> Vec<u8> {
+    let mut v = vec![0u8; n];
+    rng.fill_bytes(&mut v);
+    v
+}
+
+/// Bytes from an optional spec; no spec means `random`.
+fn draw(spec: Option<&Spanned<String>>, rng: &mut impl Rng, default_len: usize) -> Vec<u8> {
+    bytes_spec(spec.map_or("random", |s| s.get_ref()), rng, default_len)
+}
+
+fn check_bytes_spec(spec: &str) -> Result<(), String> {
+    if spec == "random" || spec.starts_with("text:") {
+        return Ok(());
+    }
+    if let Some(n) = spec.strip_prefix("random:") {
+        return n.parse::<usize>().map(|_| ()).map_err(|_| format!("`random:N` needs a byte count, got {spec:?}"));
+    }
+    if let Some(h) = spec.strip_prefix("hex:") {
+        return parse_hex(h).map(|_| ());
+    }
+    Err(format!("expected \"random\", \"random:N\", \"hex:...\" or \"text:...\", got {spec:?}"))
+}
+
+fn bytes_spec(spec: &str, rng: &mut impl Rng, default_len: usize) -> Vec<u8> {
+    if let Some(t) = spec.strip_prefix("text:") {
+        t.as_bytes().to_vec()
+    } else if let Some(h) = spec.strip_prefix("hex:") {
+        parse_hex(h).unwrap_or_default()
+    } else if let Some(n) = spec.strip_prefix("random:") {
+        random_bytes(rng, n.parse().unwrap_or(default_len))
+    } else {
+        random_bytes(rng, default_len)
+    }
+}
+
+fn parse_hex(h: &str) -> Result<Vec<u8>, String> {
+    if h.len() % 2 != 0 {
+        return Err(format!("hex {h:?} has an odd number of digits"));
+    }
+    (0..h.len()).step_by(2).map(|i| u8::from_str_radix(&h[i..i + 2], 16).map_err(|_| format!("{h:?} is not hexadecimal"))).collect()
+}
+
+/// Reads sizes like "64MiB", "512KiB", "1GiB" or a plain number of bytes.
+fn parse_bytes(s: &str) -> Result<usize, String> {
+    let t = s.trim();
+    let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
+    let (num, unit) = t.split_at(split);
+    let n: usize = num.parse().map_err(|_| format!("expected a size like \"64MiB\", got {s:?}"))?;
+    let scale = match unit.trim() {
+        "" | "B" => 1,
+        "KiB" => 1 << 10,
+        "MiB" => 1 << 20,
+        "GiB" => 1 << 30,
+        _ => return Err(format!("unknown size unit in {s:?}; use B, KiB, MiB or GiB")),
+    };
+    Ok(n * scale)
+}
+
+/// Turns a TOML table into a "config" record: integers become u64 (or i64
+/// when negative), floats f64, strings str, booleans bool, arrays of
+/// integers u64s and arrays of strings strs. Keys keep the file's order.
+fn config_record(table: &toml::Table) -> Result<Record, String> {
+    let mut r = Record::new("config");
+    for (k, v) in table {
+        let value = match v {
+            toml::Value::Integer(i) if *i >= 0 => Value::U64(*i as u64),
+            toml::Value::Integer(i) => Value::I64(*i),
+            toml::Value::Float(x) => Value::F64(*x),
+            toml::Value::Boolean(b) => Value::Bool(*b),
+            toml::Value::String(s) => Value::Str(s.clone()),
+            toml::Value::Array(a) if a.iter().all(|x| x.as_integer().is_some_and(|i| i >= 0)) => {
+                Value::U64s(a.iter().filter_map(|x| x.as_integer()).map(|i| i as u64).collect())
+            }
+            toml::Value::Array(a) if a.iter().all(|x| x.is_str()) => {
+                Value::Strs(a.iter().filter_map(|x| x.as_str()).map(str::to_string).collect())
+            }
+            other => {
+                return Err(format!(
+                    "setting `{k}` has a type a peer cannot receive ({}); use numbers, strings, booleans or arrays of non-negative integers or strings",
+                    other.type_str()
+                ));
+            }
+        };
+        r.push(k.clone(), value);
+    }
+    Ok(r)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(text: &str) -> Result<Scenario, ScenarioError> {
+        Scenario::parse(text, "test.toml", Path::new("."))
+    }
+
+    const GOOD: &str =
+        "duration = \"5s\"\n[[groups]]\nname = \"a\"\ncount = 3\nplugin = \"flood\"\n[groups.config]\nttl = 4\nname = \"x\"\n";
+
+    #[test]
+    fn a_minimal_scenario_loads() {
+        let s = parse(GOOD).unwrap();
+        assert_eq!(s.end(), SimTime(5_000_000_000));
+        assert_eq!(s.node_count(), 3);
+    }
+
+    #[test]
+    fn syntax_errors_name_file_and_line() {
+        let e = parse("duration = \"5s\"\n[[groups]]\nname = \"a\"\ncount = \"three\"\nplugin = \"flood\"\n").unwrap_err().to_string();
+        assert!(e.starts_with("test.toml:") && e.contains("line 4") && e.contains("count"), "{e}");
+        let e = parse("duration = \"5s\"\nbogus = 1\n[[groups]]\nname = \"a\"\ncount = 1\nplugin = \"flood\"\n").unwrap_err().to_string();
+        assert!(e.contains("line 2") && e.contains("bogus"), "{e}");
+    }
+
+    #[test]
+    fn invalid_values_name_line_and_field() {
+        let e = parse("duration = \"5 parsecs\"\n[[groups]]\nname = \"a\"\ncount = 1\nplugin = \"flood\"\n").unwrap_err().to_string();
+        assert!(e.contains("test.toml, line 1, field `duration`"), "{e}");
+        let text = format!("{GOOD}[[workload]]\nop = \"request\"\nrequest = \"broadcast\"\nat = \"1s\"\ngroup = \"nope\"\n");
+        let e = parse(&text).unwrap_err().to_string();
+        assert!(e.contains("line 14") && e.contains("workload[0].group") && e.contains("nope"), "{e}");
+        let text = format!("{GOOD}[[workload]]\nop = \"teleport\"\nat = \"1s\"\n");
+        let e = parse(&text).unwrap_err().to_string();
+        assert!(e.contains("line 10") && e.contains("workload[0].op"), "{e}");
+        let e = parse(&GOOD.replace("ttl = 4", "ttl = { a = 1 }")).unwrap_err().to_string();
+        assert!(e.contains("groups[0].config") && e.contains("ttl"), "{e}");
+    }
+
+    #[test]
+    fn config_tables_become_config_records() {
+        let table: toml::Table = toml::from_str("ttl = 4\nname = \"x\"\nratio = 0.5\nids = [1, 2]\non = true\nneg = -3").unwrap();
+        let r = config_record(&table).unwrap();
+        assert_eq!(r.kind, "config");
+        assert_eq!(r.u64("ttl"), Some(4));
+        assert_eq!(r.str("name"), Some("x"));
+        assert_eq!(r.f64("ratio"), Some(0.5));
+        assert_eq!(r.u64s("ids"), Some(&[1u64, 2][..]));
+        assert_eq!(r.bool("on"), Some(true));
+        assert_eq!(r.i64("neg"), Some(-3));
+    }
+
+    #[test]
+    fn sizes_parse() {
+        assert_eq!(parse_bytes("64MiB"), Ok(64 << 20));
+        assert_eq!(parse_bytes("4096"), Ok(4096));
+        assert!(parse_bytes("64 parsecs").is_err());
+    }
+}

@@ -1,0 +1,752 @@
+//! The deterministic discrete-event engine: a [`Simulation`] owns virtual
+//! time, the event queue, the network model, every node and the event log,
+//! and carries out what peers ask for.
+//!
+//! Build one with [`SimulationBuilder`], or from a scenario file with
+//! [`crate::scenario::Scenario`].
+
+use crate::NodeIndex;
+use crate::error::SimError;
+use crate::events::{DropReason, Event, EventLog, MessageId};
+use crate::network::{Bandwidth, LinkModel, Network, Transit};
+use crate::node::{CallCost, Contact, CrashReason, Effect, InitArgs, Input, NodeContext, OpId, Operation, Peer, PeerRuntime};
+use crate::queue::EventQueue;
+use crate::rng::{SeedTree, Stream, below};
+use crate::summary::{LatencyStats, Metrics, OperationStats, Summary};
+use crate::time::{SimDuration, SimTime};
+use crate::wasm::Plugin;
+use peershare_wire::Record;
+use std::collections::{BTreeMap, HashSet};
+use std::sync::Arc;
+
+/// Where a group's peers come from.
+#[derive(Clone)]
+pub enum PeerSource {
+    /// A WebAssembly component, one sandboxed instance per node.
+    Wasm(Arc<Plugin>),
+    /// Native Rust peers made by a factory (trusted code; for baselines and
+    /// tests).
+    Native(Arc<dyn Fn(NodeIndex) -> Box<dyn Peer> + Send + Sync>),
+}
+
+impl PeerSource {
+    /// A native source from a factory function.
+    pub fn native<P: Peer + 'static>(make: impl Fn(NodeIndex) -> P + Send + Sync + 'static) -> Self {
+        PeerSource::Native(Arc::new(move |i| Box::new(make(i)) as Box<dyn Peer>))
+    }
+
+    fn describe(&self) -> String {
+        match self {
+            PeerSource::Wasm(p) => p.name().to_string(),
+            PeerSource::Native(_) => "native".to_string(),
+        }
+    }
+}
+
+impl std::fmt::Debug for PeerSource {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "PeerSource({})", self.describe())
+    }
+}
+
+/// Which contacts a node is given to join the network.
+#[derive(Clone, Debug, PartialEq, Eq, Default)]
+pub enum Bootstrap {
+    /// None.
+    None,
+    /// Node 0 (node 0 itself gets none).
+    #[default]
+    First,
+    /// `count` distinct random other nodes, drawn from the topology stream.
+    Random {
+        /// How many.
+        count: usize,
+    },
+    /// The `count` nodes before it in index order, wrapping around (a ring).
+    Previous {
+        /// How many.
+        count: usize,
+    },
+}
+
+/// A group of nodes that share a peer implementation, a configuration and
+/// link capacities.
+#[derive(Clone, Debug)]
+pub struct GroupSpec {
+    /// The group's name.
+    pub name: String,
+    /// Number of nodes.
+    pub count: usize,
+    /// The peer implementation.
+    pub peer: PeerSource,
+    /// The configuration passed to `init`, a record of kind "config".
+    pub config: Record,
+    /// Each node's upload capacity.
+    pub uplink: Bandwidth,
+    /// Each node's download capacity.
+    pub downlink: Bandwidth,
+    /// Bootstrap contacts.
+    pub bootstrap: Bootstrap,
+    /// When the group's first node starts.
+    pub start: SimTime,
+    /// Delay between the starts of consecutive nodes of the group.
+    pub join_interval: SimDuration,
+}
+
+impl GroupSpec {
+    /// A group of `count` nodes running `peer`, with defaults for the rest.
+    pub fn new(name: impl Into<String>, count: usize, peer: PeerSource) -> Self {
+        GroupSpec {
+            name: name.into(),
+            count,
+            peer,
+            config: Record::new("config"),
+            uplink: Bandwidth::Unlimited,
+            downlink: Bandwidth::Unlimited,
+            bootstrap: Bootstrap::default(),
+            start: SimTime::ZERO,
+            join_interval: SimDuration::ZERO,
+        }
+    }
+}
+
+/// Limits the host enforces on what one handler call may ask for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct HostLimits {
+    /// Messages one event may send; the excess is discarded and recorded.
+    pub max_sends_per_event: usize,
+    /// Largest message, in bytes; larger ones are dropped as `too-large`.
+    pub max_message_bytes: usize,
+}
+
+impl Default for HostLimits {
+    fn default() -> Self {
+        HostLimits { max_sends_per_event: 10_000, max_message_bytes: 16 << 20 }
+    }
+}
+
+/// Builds a [`Simulation`].
+///
+/// ```no_run
+/// use peershare::prelude::*;
+/// let plugin = Plugin::builtin("flood").unwrap();
+/// let mut sim = SimulationBuilder::new(42)
+///     .group(GroupSpec::new("peers", 100, PeerSource::Wasm(plugin)))
+///     .build()
+///     .unwrap();
+/// sim.run_for(SimDuration::from_secs(10)).unwrap();
+/// println!("{:?}", sim.summary().messages);
+/// ```
+#[derive(Clone, Debug)]
+pub struct SimulationBuilder {
+    seed: u64,
+    id_bits: u32,
+    groups: Vec<GroupSpec>,
+    default_link: LinkModel,
+    link_overrides: Vec<(String, String, LinkModel)>,
+    limits: HostLimits,
+    record_events: bool,
+    operations: Vec<(SimTime, NodeIndex, Operation)>,
+}
+
+impl SimulationBuilder {
+    /// A simulation with this seed, 160-bit node ids, 50 ms links and no loss.
+    pub fn new(seed: u64) -> Self {
+        SimulationBuilder {
+            seed,
+            id_bits: 160,
+            groups: Vec::new(),
+            default_link: LinkModel::default(),
+            link_overrides: Vec::new(),
+            limits: HostLimits::default(),
+            record_events: true,
+            operations: Vec::new(),
+        }
+    }
+
+    /// Adds a group of nodes; node indices follow the order groups are added.
+    pub fn group(mut self, group: GroupSpec) -> Self {
+        self.groups.push(group);
+        self
+    }
+
+    /// Length of node identifiers in bits (1 to 2048).
+    pub fn id_bits(mut self, bits: u32) -> Self {
+        self.id_bits = bits;
+        self
+    }
+
+    /// The link model between all nodes, unless overridden per group pair.
+    pub fn default_link(mut self, link: LinkModel) -> Self {
+        self.default_link = link;
+        self
+    }
+
+    /// The link model from every node of group `from` to every node of group
+    /// `to` (one direction).
+    pub fn link(mut self, from: impl Into<String>, to: impl Into<String>, link: LinkModel) -> Self {
+        self.link_overrides.push((from.into(), to.into(), link));
+        self
+    }
+
+    /// Host limits on handlers.
+    pub fn limits(mut self, limits: HostLimits) -> Self {
+        self.limits = limits;
+        self
+    }
+
+    /// Whether to keep the event log in memory (on by default).
+    pub fn record_events(mut self, on: bool) -> Self {
+        self.record_events = on;
+        self
+    }
+
+    /// Schedules an operation at a node.
+    pub fn operation(mut self, at: SimTime, node: NodeIndex, operation: Operation) -> Self {
+        self.operations.push((at, node, operation));
+        self
+    }
+
+    /// Creates every node and schedules its start.
+    pub fn build(self) -> Result<Simulation, SimError> {
+        if self.groups.is_empty() {
+            return Err(SimError::Setup("the simulation has no node groups".into()));
+        }
+        let group_index = |name: &str| self.groups.iter().position(|g| g.name == name);
+        let n_groups = self.groups.len();
+        let mut links = vec![self.default_link.clone(); n_groups * n_groups];
+        for (from, to, link) in &self.link_overrides {
+            let f = group_index(from).ok_or_else(|| SimError::Setup(format!("link override names unknown group {from:?}")))?;
+            let t = group_index(to).ok_or_else(|| SimError::Setup(format!("link override names unknown group {to:?}")))?;
+            links[f * n_groups + t] = link.clone();
+        }
+        for link in &links {
+            link.latency.validate().map_err(SimError::Setup)?;
+            if !(0.0..=1.0).contains(&link.loss) {
+                return Err(SimError::Setup(format!("loss probability must be within [0, 1], got {}", link.loss)));
+            }
+        }
+        let total: usize = self.groups.iter().map(|g| g.count).sum();
+        if total == 0 {
+            return Err(SimError::Setup("the simulation has no nodes".into()));
+        }
+        if total > u32::MAX as usize {
+            return Err(SimError::Setup(format!("{total} nodes is more than a node index can address")));
+        }
+        if !(1..=2048).contains(&self.id_bits) {
+            return Err(SimError::Setup(format!("id_bits must be between 1 and 2048, got {}", self.id_bits)));
+        }
+        if self.id_bits < 64 && (1u64 << self.id_bits) < total as u64 {
+            return Err(SimError::Setup(format!("{} nodes cannot have distinct {}-bit ids", total, self.id_bits)));
+        }
+
+        let seeds = SeedTree::new(self.seed);
+        let ids = draw_ids(&seeds, total, self.id_bits);
+        let mut network = Network::new(n_groups, links, seeds.stream(Stream::Network));
+        let mut topology = seeds.stream(Stream::Topology);
+        let mut nodes = Vec::with_capacity(total);
+        let mut queue = EventQueue::default();
+        let mut starts = Vec::with_capacity(total);
+        for (g, group) in self.groups.iter().enumerate() {
+            for j in 0..group.count {
+                let index = network.add_node(g, group.uplink, group.downlink);
+                let ctx = NodeContext::new(index, seeds.stream(Stream::Node(index)));
+                let runtime: Box<dyn PeerRuntime> = match &group.peer {
+                    PeerSource::Wasm(plugin) => Box::new(plugin.instantiate(ctx, seeds.stream(Stream::NodeWasi(index))).map_err(|e| {
+                        SimError::Instantiate { node: index, group: group.name.clone(), plugin: plugin.name().to_string(), message: e }
+                    })?),
+                    PeerSource::Native(make) => Box::new(crate::node::NativeRuntime::new(BoxedPeer(make(index)), ctx)),
+                };
+                let bootstrap = bootstrap_contacts(&group.bootstrap, index, total, &ids, &mut topology);
+                starts.push(InitArgs {
+                    index,
+                    id: ids[index as usize].clone(),
+                    group: group.name.clone(),
+                    config: group.config.clone(),
+                    bootstrap,
+                });
+                let at = group.start + SimDuration(group.join_interval.0.saturating_mul(j as u64));
+                queue.push(at, Pending::Start { node: index });
+                nodes.push(NodeSlot {
+                    runtime,
+                    group: g as u32,
+                    alive: true,
+                    started: false,
+                    timers: HashSet::new(),
+                    state: None,
+                    crash: None,
+                });
+            }
+        }
+        let mut sim = Simulation {
+            seed: self.seed,
+            now: SimTime::ZERO,
+            queue,
+            nodes,
+            init_args: starts,
+            group_names: self.groups.iter().map(|g| g.name.clone()).collect(),
+            network,
+            log: EventLog::new(self.record_events),
+            metrics: Metrics::default(),
+            operations: Vec::new(),
+            next_msg: 0,
+            limits: self.limits,
+            effects: Vec::new(),
+            ids,
+        };
+        for (at, node, op) in self.operations {
+            sim.schedule_operation(at, node, op)?;
+        }
+        Ok(sim)
+    }
+}
+
+/// Adapter so a boxed native peer can run in [`crate::node::NativeRuntime`].
+struct BoxedPeer(Box<dyn Peer>);
+
+impl Peer for BoxedPeer {
+    fn init(&mut self, ctx: &mut NodeContext, args: &InitArgs) {
+        self.0.init(ctx, args)
+    }
+    fn on_message(&mut self, ctx: &mut NodeContext, from: NodeIndex, message: &[u8]) {
+        self.0.on_message(ctx, from, message)
+    }
+    fn on_timer(&mut self, ctx: &mut NodeContext, tag: u64) {
+        self.0.on_timer(ctx, tag)
+    }
+    fn on_operation(&mut self, ctx: &mut NodeContext, op: OpId, operation: &Operation) {
+        self.0.on_operation(ctx, op, operation)
+    }
+}
+
+fn draw_ids(seeds: &SeedTree, total: usize, bits: u32) -> Vec<Vec<u8>> {
+    let mut rng = seeds.stream(Stream::Ids);
+    let bytes = bits.div_ceil(8) as usize;
+    let spare = (bytes * 8) as u32 - bits;
+    let mut seen = HashSet::with_capacity(total);
+    let mut ids = Vec::with_capacity(total);
+    while ids.len() < total {
+        let mut id = vec![0u8; bytes];
+        rand_core::Rng::fill_bytes(&mut rng, &mut id);
+        id[0] &= 0xFF >> spare;
+        if seen.insert(id.clone()) {
+            ids.push(id);
+        }
+    }
+    ids
+}
+
+fn bootstrap_contacts(strategy: &Bootstrap, index: NodeIndex, total: usize, ids: &[Vec<u8>], rng: &mut crate::rng::SimRng) -> Vec<Contact> {
+    let contact = |i: usize| Contact { index: i as NodeIndex, id: ids[i].clone() };
+    match *strategy {
+        Bootstrap::None => Vec::new(),
+        Bootstrap::First if index == 0 => Vec::new(),
+        Bootstrap::First => vec![contact(0)],
+        Bootstrap::Random { count } => {
+            let want = count.min(total - 1);
+            let mut chosen = Vec::with_capacity(want);
+            while chosen.len() < want {
+                let c = below(rng, total as u64) as usize;
+                if c != index as usize && !chosen.contains(&c) {
+                    chosen.push(c);
+                }
+            }
+            chosen.into_iter().map(contact).collect()
+        }
+        Bootstrap::Previous { count } => (1..=count.min(total - 1)).map(|k| contact((index as usize + total - k) % total)).collect(),
+    }
+}
+
+/// A message in the network.
+struct InFlight {
+    id: MessageId,
+    from: NodeIndex,
+    to: NodeIndex,
+    bytes: Arc<[u8]>,
+    earliest: SimTime,
+}
+
+/// An event waiting in the queue.
+enum Pending {
+    Start { node: NodeIndex },
+    Arrive(InFlight),
+    Deliver(InFlight),
+    Timer { node: NodeIndex, timer: u64, tag: u64 },
+    Operation { op: OpId },
+}
+
+struct NodeSlot {
+    runtime: Box<dyn PeerRuntime>,
+    group: u32,
+    alive: bool,
+    started: bool,
+    timers: HashSet<u64>,
+    state: Option<Arc<[u8]>>,
+    crash: Option<CrashReason>,
+}
+
+/// One operation issued by the workload and what became of it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct OperationRecord {
+    /// Its identifier.
+    pub op: OpId,
+    /// The node asked to perform it.
+    pub node: NodeIndex,
+    /// What it asked for.
+    pub operation: Operation,
+    /// When it starts.
+    pub issued_at: SimTime,
+    /// How it ended, if it has.
+    pub outcome: Option<OperationOutcome>,
+}
+
+/// How an operation ended.
+#[derive(Clone, Debug, PartialEq)]
+pub struct OperationOutcome {
+    /// When it completed.
+    pub at: SimTime,
+    /// Whether it succeeded.
+    pub ok: bool,
+    /// The result record (canonical encoding).
+    pub result: Arc<[u8]>,
+}
+
+/// Whether a node is running.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum NodeStatus {
+    /// Created, `init` not yet called.
+    NotStarted,
+    /// Running.
+    Up,
+    /// Crashed, with the reason.
+    Crashed(CrashReason),
+}
+
+/// A running simulation. Same seed, same setup: the same events, in the same
+/// order, at the same virtual times.
+pub struct Simulation {
+    seed: u64,
+    now: SimTime,
+    queue: EventQueue<Pending>,
+    nodes: Vec<NodeSlot>,
+    init_args: Vec<InitArgs>,
+    group_names: Vec<String>,
+    network: Network,
+    log: EventLog,
+    metrics: Metrics,
+    operations: Vec<OperationRecord>,
+    next_msg: MessageId,
+    limits: HostLimits,
+    effects: Vec<Effect>,
+    ids: Vec<Vec<u8>>,
+}
+
+impl Simulation {
+    /// Starts building a simulation with this seed.
+    pub fn builder(seed: u64) -> SimulationBuilder {
+        SimulationBuilder::new(seed)
+    }
+
+    /// The run's seed.
+    pub fn seed(&self) -> u64 {
+        self.seed
+    }
+
+    /// The current virtual time.
+    pub fn now(&self) -> SimTime {
+        self.now
+    }
+
+    /// Number of nodes.
+    pub fn node_count(&self) -> usize {
+        self.nodes.len()
+    }
+
+    /// A node's identifier.
+    pub fn node_id(&self, node: NodeIndex) -> Option<&[u8]> {
+        self.ids.get(node as usize).map(Vec::as_slice)
+    }
+
+    /// The name of a node's group.
+    pub fn node_group(&self, node: NodeIndex) -> Option<&str> {
+        self.nodes.get(node as usize).map(|n| self.group_names[n.group as usize].as_str())
+    }
+
+    /// Whether a node is running.
+    pub fn node_status(&self, node: NodeIndex) -> Option<NodeStatus> {
+        self.nodes.get(node as usize).map(|n| match (&n.crash, n.started) {
+            (Some(reason), _) => NodeStatus::Crashed(reason.clone()),
+            (None, false) => NodeStatus::NotStarted,
+            (None, true) => NodeStatus::Up,
+        })
+    }
+
+    /// The state a node published last (decoded), if any.
+    pub fn node_state(&self, node: NodeIndex) -> Option<Record> {
+        let bytes = self.nodes.get(node as usize)?.state.as_ref()?;
+        Record::decode(bytes).ok()
+    }
+
+    /// The event log so far.
+    pub fn events(&self) -> &EventLog {
+        &self.log
+    }
+
+    /// Every operation issued so far, by id.
+    pub fn operations(&self) -> &[OperationRecord] {
+        &self.operations
+    }
+
+    /// Schedules an operation at `node` at time `at` (not before now).
+    pub fn schedule_operation(&mut self, at: SimTime, node: NodeIndex, operation: Operation) -> Result<OpId, SimError> {
+        if node as usize >= self.nodes.len() {
+            return Err(SimError::Setup(format!(
+                "operation {:?} targets node {node}, but there are only {} nodes",
+                operation.kind(),
+                self.nodes.len()
+            )));
+        }
+        let at = at.max(self.now);
+        let op = self.operations.len() as OpId;
+        self.operations.push(OperationRecord { op, node, operation, issued_at: at, outcome: None });
+        self.queue.push(at, Pending::Operation { op });
+        Ok(op)
+    }
+
+    /// Time of the next pending event.
+    pub fn next_event_time(&self) -> Option<SimTime> {
+        self.queue.peek_time()
+    }
+
+    /// Processes the next event. Returns `false` if nothing was pending.
+    pub fn step(&mut self) -> bool {
+        let Some((time, pending)) = self.queue.pop() else {
+            return false;
+        };
+        self.now = time;
+        self.process(pending);
+        true
+    }
+
+    /// Processes every event up to and including time `end`, then sets the
+    /// clock to `end`.
+    pub fn run_until(&mut self, end: SimTime) -> Result<(), SimError> {
+        while self.queue.peek_time().is_some_and(|t| t <= end) {
+            self.step();
+        }
+        self.now = self.now.max(end);
+        Ok(())
+    }
+
+    /// Runs for `duration` of virtual time from now.
+    pub fn run_for(&mut self, duration: SimDuration) -> Result<(), SimError> {
+        self.run_until(self.now + duration)
+    }
+
+    /// Results so far.
+    pub fn summary(&self) -> Summary {
+        let mut operations: BTreeMap<String, (OperationStats, Vec<u64>)> = BTreeMap::new();
+        for rec in &self.operations {
+            let (stats, latencies) = operations.entry(rec.operation.kind().to_string()).or_default();
+            stats.issued += 1;
+            match &rec.outcome {
+                Some(o) => {
+                    stats.completed += 1;
+                    if o.ok {
+                        stats.succeeded += 1;
+                    } else {
+                        stats.failed += 1;
+                    }
+                    latencies.push(o.at.since(rec.issued_at).as_nanos());
+                }
+                None => stats.pending += 1,
+            }
+        }
+        let operations = operations
+            .into_iter()
+            .map(|(k, (mut s, lat))| {
+                s.success_rate = if s.issued == 0 { 0.0 } else { s.succeeded as f64 / s.issued as f64 };
+                s.latency_ms = LatencyStats::from_nanos(&lat);
+                (k, s)
+            })
+            .collect();
+        Summary {
+            seed: self.seed,
+            end_time_s: self.now.as_secs_f64(),
+            nodes: self.nodes.len(),
+            crashed: self.nodes.iter().enumerate().filter_map(|(i, n)| n.crash.as_ref().map(|c| (i as u32, c.to_string()))).collect(),
+            events: self.log.total(),
+            messages: self.metrics.message_stats(),
+            operations,
+            fuel_consumed: self.metrics.fuel_consumed,
+        }
+    }
+
+    fn process(&mut self, pending: Pending) {
+        match pending {
+            Pending::Start { node } => {
+                let args = self.init_args[node as usize].clone();
+                self.nodes[node as usize].started = true;
+                self.log.push(self.now, Event::NodeStarted { node });
+                self.dispatch(node, Input::Init(&args));
+            }
+            Pending::Arrive(msg) => {
+                let at = self.network.arrive(self.now, msg.to, msg.bytes.len(), msg.earliest);
+                self.queue.push(at, Pending::Deliver(msg));
+            }
+            Pending::Deliver(msg) => self.deliver(msg),
+            Pending::Timer { node, timer, tag } => {
+                let slot = &mut self.nodes[node as usize];
+                if slot.alive && slot.timers.remove(&timer) {
+                    self.log.push(self.now, Event::TimerFired { node, timer, tag });
+                    self.dispatch(node, Input::Timer { tag });
+                }
+            }
+            Pending::Operation { op } => self.start_operation(op),
+        }
+    }
+
+    fn deliver(&mut self, msg: InFlight) {
+        let slot = &self.nodes[msg.to as usize];
+        if !slot.alive || !slot.started {
+            let reason = if slot.alive { DropReason::DestinationNotStarted } else { DropReason::DestinationCrashed };
+            self.drop_message(msg.id, msg.from, msg.to, reason);
+            return;
+        }
+        self.metrics.on_delivered(&msg.bytes);
+        self.log.push(self.now, Event::Delivered { msg: msg.id, from: msg.from, to: msg.to });
+        self.dispatch(msg.to, Input::Message { from: msg.from, bytes: &msg.bytes });
+    }
+
+    fn start_operation(&mut self, op: OpId) {
+        let rec = &self.operations[op as usize];
+        let node = rec.node;
+        let operation = rec.operation.clone();
+        self.log.push(self.now, Event::OperationStarted { op, node, kind: operation.kind().to_string() });
+        let slot = &self.nodes[node as usize];
+        let failure = if !slot.alive {
+            Some("the node has crashed".to_string())
+        } else if !slot.started {
+            Some("the node has not started yet".to_string())
+        } else if !slot.runtime.exports(operation.interface()) {
+            Some(format!("the peer does not export the {} interface", operation.interface()))
+        } else {
+            None
+        };
+        match failure {
+            Some(reason) => self.complete(node, op, false, Record::new("error").with("reason", reason).encode()),
+            None => self.dispatch(node, Input::Operation { op, operation: &operation }),
+        }
+    }
+
+    /// Runs one handler of `node` and carries out its effects.
+    fn dispatch(&mut self, node: NodeIndex, input: Input<'_>) {
+        let slot = &mut self.nodes[node as usize];
+        if !slot.alive {
+            return;
+        }
+        slot.runtime.context().set_now(self.now);
+        let outcome = slot.runtime.handle(input);
+        let mut effects = std::mem::take(&mut self.effects);
+        slot.runtime.context().take_effects(&mut effects);
+        if let Ok(CallCost { fuel }) = outcome {
+            self.metrics.fuel_consumed += fuel;
+        }
+        self.apply_effects(node, &mut effects);
+        self.effects = effects;
+        if let Err(reason) = outcome {
+            let slot = &mut self.nodes[node as usize];
+            slot.alive = false;
+            slot.timers.clear();
+            slot.crash = Some(reason.clone());
+            self.log.push(self.now, Event::Crashed { node, reason });
+        }
+    }
+
+    fn apply_effects(&mut self, node: NodeIndex, effects: &mut Vec<Effect>) {
+        let mut sends = 0usize;
+        let mut discarded = 0u64;
+        for effect in effects.drain(..) {
+            match effect {
+                Effect::Send { to, bytes } => {
+                    sends += 1;
+                    if sends > self.limits.max_sends_per_event {
+                        discarded += 1;
+                    } else {
+                        self.send(node, to, bytes);
+                    }
+                }
+                Effect::SetTimer { timer, delay, tag } => {
+                    self.nodes[node as usize].timers.insert(timer);
+                    self.queue.push(self.now + delay, Pending::Timer { node, timer, tag });
+                }
+                Effect::CancelTimer { timer } => {
+                    self.nodes[node as usize].timers.remove(&timer);
+                }
+                Effect::Log { level, text } => self.log.push(self.now, Event::Log { node, level, text }),
+                Effect::Output { stream, text } => self.log.push(self.now, Event::Output { node, stream, text }),
+                Effect::PublishState(state) => {
+                    let state: Arc<[u8]> = state.into();
+                    self.nodes[node as usize].state = Some(state.clone());
+                    self.log.push(self.now, Event::StatePublished { node, state });
+                }
+                Effect::Complete { op, ok, result } => self.complete(node, op, ok, result),
+                Effect::Trace { op, step } => self.log.push(self.now, Event::Trace { op, node, step: step.into() }),
+                Effect::Committed { index, value } => self.log.push(self.now, Event::Committed { node, index, value: value.into() }),
+            }
+        }
+        if discarded > 0 {
+            self.log.push(self.now, Event::SendLimitExceeded { node, discarded });
+        }
+    }
+
+    fn complete(&mut self, node: NodeIndex, op: OpId, ok: bool, result: Vec<u8>) {
+        let problem = match self.operations.get(op as usize) {
+            None => Some(format!("completed operation {op}, which does not exist")),
+            Some(rec) if rec.node != node => Some(format!("completed operation {op}, which belongs to node {}", rec.node)),
+            Some(rec) if rec.outcome.is_some() => Some(format!("completed operation {op} a second time")),
+            Some(_) => None,
+        };
+        if let Some(text) = problem {
+            self.log.push(self.now, Event::Log { node, level: crate::node::Level::Warn, text });
+            return;
+        }
+        let rec = &mut self.operations[op as usize];
+        let result: Arc<[u8]> = result.into();
+        rec.outcome = Some(OperationOutcome { at: self.now, ok, result: result.clone() });
+        let latency = self.now.since(rec.issued_at);
+        self.log.push(self.now, Event::OperationCompleted { op, node, ok, latency, result });
+    }
+
+    fn send(&mut self, from: NodeIndex, to: NodeIndex, bytes: Vec<u8>) {
+        let msg = self.next_msg;
+        self.next_msg += 1;
+        let bytes: Arc<[u8]> = bytes.into();
+        self.metrics.on_sent(&bytes);
+        self.log.push(self.now, Event::Sent { msg, from, to, bytes: bytes.clone() });
+        let problem = if to as usize >= self.nodes.len() {
+            Some(DropReason::NoSuchNode)
+        } else if bytes.len() > self.limits.max_message_bytes {
+            Some(DropReason::TooLarge)
+        } else if peershare_wire::validate(&bytes).is_err() {
+            Some(DropReason::Malformed)
+        } else {
+            None
+        };
+        if let Some(reason) = problem {
+            self.drop_message(msg, from, to, reason);
+            return;
+        }
+        let size = bytes.len();
+        match self.network.transmit(self.now, from, to, size) {
+            Transit::Lost => self.drop_message(msg, from, to, DropReason::Lost),
+            Transit::Arrives { at, earliest } => self.queue.push(at, Pending::Arrive(InFlight { id: msg, from, to, bytes, earliest })),
+            Transit::Delivers { at } => self.queue.push(at, Pending::Deliver(InFlight { id: msg, from, to, bytes, earliest: at })),
+        }
+    }
+
+    fn drop_message(&mut self, msg: MessageId, from: NodeIndex, to: NodeIndex, reason: DropReason) {
+        self.metrics.on_dropped(reason.name());
+        self.log.push(self.now, Event::Dropped { msg, from, to, reason });
+    }
+}
