@@ -1,0 +1,63 @@
+//! The `peershare` command as a user runs it.
+
+use std::path::PathBuf;
+use std::process::Command;
+
+fn peershare() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_peershare"))
+}
+
+fn temp_dir(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("peershare-cli-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+#[test]
+fn run_writes_events_and_summary() {
+    let out = temp_dir("run");
+    let scenario = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../examples/flood.toml");
+    let status = peershare().arg("run").arg(&scenario).arg("--out").arg(&out).args(["--seed", "7", "--quiet"]).status().unwrap();
+    assert!(status.success());
+    let summary: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(out.join("summary.json")).unwrap()).unwrap();
+    assert_eq!(summary["seed"], 7);
+    assert_eq!(summary["nodes"], 200);
+    let events = std::fs::read_to_string(out.join("events.jsonl")).unwrap();
+    let first: serde_json::Value = serde_json::from_str(events.lines().next().unwrap()).unwrap();
+    assert_eq!(first["seq"], 0);
+    assert!(events.lines().count() as u64 == summary["events"].as_u64().unwrap());
+    let sent = events.lines().find(|l| l.contains("\"event\":\"sent\"")).unwrap();
+    let sent: serde_json::Value = serde_json::from_str(sent).unwrap();
+    assert!(sent["message"]["kind"].is_string(), "sent messages are decoded: {sent}");
+}
+
+#[test]
+fn a_malformed_scenario_names_file_line_and_field() {
+    let dir = temp_dir("bad");
+    let path = dir.join("bad.toml");
+    std::fs::write(&path, "duration = \"10s\"\n[[groups]]\nname = \"p\"\ncount = 5\nplugin = \"flood\"\nupload = \"fast\"\n").unwrap();
+    let out = peershare().arg("run").arg(&path).arg("--out").arg(dir.join("out")).output().unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("bad.toml") && err.contains("line 6") && err.contains("fast"), "{err}");
+}
+
+#[test]
+fn a_missing_plugin_is_a_clear_error() {
+    let dir = temp_dir("missing");
+    let path = dir.join("s.toml");
+    std::fs::write(&path, "duration = \"1s\"\n[[groups]]\nname = \"p\"\ncount = 2\nplugin = \"peers/nobody.wasm\"\n").unwrap();
+    let out = peershare().arg("check").arg(&path).output().unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("nobody.wasm"), "{err}");
+}
+
+#[test]
+fn demo_runs_and_explains() {
+    let out = peershare().arg("demo").output().unwrap();
+    assert!(out.status.success());
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("sends FLOOD") && text.contains("operation broadcast: 18 issued"), "{text}");
+}
