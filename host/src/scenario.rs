@@ -567,7 +567,7 @@ fn bytes_spec(spec: &str, rng: &mut impl Rng, default_len: usize) -> Vec<u8> {
 }
 
 fn parse_hex(h: &str) -> Result<Vec<u8>, String> {
-    if h.len() % 2 != 0 {
+    if !h.len().is_multiple_of(2) {
         return Err(format!("hex {h:?} has an odd number of digits"));
     }
     (0..h.len()).step_by(2).map(|i| u8::from_str_radix(&h[i..i + 2], 16).map_err(|_| format!("{h:?} is not hexadecimal"))).collect()
@@ -651,7 +651,7 @@ mod tests {
         assert!(e.contains("test.toml, line 1, field `duration`"), "{e}");
         let text = format!("{GOOD}[[workload]]\nop = \"request\"\nrequest = \"broadcast\"\nat = \"1s\"\ngroup = \"nope\"\n");
         let e = parse(&text).unwrap_err().to_string();
-        assert!(e.contains("line 14") && e.contains("workload[0].group") && e.contains("nope"), "{e}");
+        assert!(e.contains("line 13") && e.contains("workload[0].group") && e.contains("nope"), "{e}");
         let text = format!("{GOOD}[[workload]]\nop = \"teleport\"\nat = \"1s\"\n");
         let e = parse(&text).unwrap_err().to_string();
         assert!(e.contains("line 10") && e.contains("workload[0].op"), "{e}");

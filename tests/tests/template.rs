@@ -14,6 +14,10 @@ fn the_student_template_pings_and_gets_pongs() {
         let state = sim.node_state(node).expect("the template publishes its state");
         assert!(state.u64("pongs").unwrap() >= 5, "node {node}: {state}");
     }
-    let greeting = sim.events().events().iter().any(|e| matches!(&e.event, Event::Output { node: 3, text, .. } if text == "node 3 starting with 1 contacts"));
+    let greeting = sim
+        .events()
+        .events()
+        .iter()
+        .any(|e| matches!(&e.event, Event::Output { node: 3, text, .. } if text == "node 3 starting with 1 contacts"));
     assert!(greeting, "println! output reaches the event log");
 }

@@ -75,9 +75,9 @@ pub struct Network {
 }
 
 impl Network {
-    /// A network for nodes in `group_count` groups. `links[from * group_count
-    /// + to]` is the model of links from group `from` to group `to`; `rng` is
-    /// the network's own stream.
+    /// A network for nodes in `group_count` groups, where
+    /// `links[from * group_count + to]` is the model of links from group
+    /// `from` to group `to`; `rng` is the network's own stream.
     pub fn new(group_count: usize, links: Vec<LinkModel>, rng: SimRng) -> Self {
         assert_eq!(links.len(), group_count * group_count, "one link model per ordered pair of groups");
         Network {

@@ -111,7 +111,8 @@ impl Plugin {
 
     /// A plugin that ships with PeerShare, by name (see [`crate::builtin`]).
     pub fn builtin(name: &str) -> Result<Arc<Plugin>, PluginError> {
-        static CACHE: OnceLock<std::sync::Mutex<Vec<(String, Arc<Plugin>)>>> = OnceLock::new();
+        type Cache = std::sync::Mutex<Vec<(String, Arc<Plugin>)>>;
+        static CACHE: OnceLock<Cache> = OnceLock::new();
         let cache = CACHE.get_or_init(Default::default);
         if let Some((_, p)) = cache.lock().unwrap_or_else(|e| e.into_inner()).iter().find(|(n, _)| n == name) {
             return Ok(p.clone());
