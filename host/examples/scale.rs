@@ -1,0 +1,62 @@
+//! Measures what the engine sustains with WebAssembly peers: time to create
+//! nodes, resident memory per node, and messages delivered per second of
+//! wall-clock time through WebAssembly handlers.
+//!
+//! Workload: push-pull pinging with the student template: every node sends a
+//! PING to a random known peer once per second of virtual time and the peer
+//! answers PONG (two messages per node per second).
+//!
+//! ```sh
+//! cargo run --release -p peershare --example scale -- 1000 10000
+//! ```
+
+use peershare::prelude::*;
+use std::time::Instant;
+
+fn resident_bytes() -> u64 {
+    let statm = std::fs::read_to_string("/proc/self/statm").unwrap_or_default();
+    let pages: u64 = statm.split_whitespace().nth(1).and_then(|p| p.parse().ok()).unwrap_or(0);
+    pages * 4096
+}
+
+fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let sizes: Vec<usize> = std::env::args().skip(1).map(|a| a.parse()).collect::<Result<_, _>>()?;
+    let sizes = if sizes.is_empty() { vec![1_000, 10_000] } else { sizes };
+    let plugin = Plugin::builtin("template")?;
+    println!("{:>8} {:>14} {:>14} {:>16} {:>14}", "nodes", "create (ms)", "KiB/node", "deliveries/s", "fuel/delivery");
+    for n in sizes {
+        let rss_before = resident_bytes();
+        let mut group = GroupSpec::new("peers", n, PeerSource::Wasm(plugin.clone()));
+        group.bootstrap = Bootstrap::Random { count: 8 };
+        group.config = Record::new("config").with("interval_ms", 1000u64);
+        group.join_interval = SimDuration(1_000_000_000 / n as u64);
+        let started = Instant::now();
+        let mut sim = SimulationBuilder::new(1)
+            .group(group)
+            .default_link(LinkModel {
+                latency: LatencyModel::Uniform { min: SimDuration::from_millis(10), max: SimDuration::from_millis(90) },
+                loss: 0.0,
+            })
+            .record_events(false)
+            .build()?;
+        let create = started.elapsed();
+        let rss_nodes = resident_bytes().saturating_sub(rss_before);
+        sim.run_for(SimDuration::from_secs(2))?; // every node has started
+        let before = sim.summary();
+        let started = Instant::now();
+        sim.run_for(SimDuration::from_secs(10))?;
+        let wall = started.elapsed().as_secs_f64();
+        let after = sim.summary();
+        let delivered = after.messages.delivered - before.messages.delivered;
+        let fuel = after.fuel_consumed - before.fuel_consumed;
+        println!(
+            "{:>8} {:>14.1} {:>14.1} {:>16.0} {:>14.0}",
+            n,
+            create.as_secs_f64() * 1e3,
+            rss_nodes as f64 / 1024.0 / n as f64,
+            delivered as f64 / wall,
+            fuel as f64 / delivered.max(1) as f64
+        );
+    }
+    Ok(())
+}
