@@ -2,15 +2,19 @@
 //! nodes, resident memory per node, and messages delivered per second of
 //! wall-clock time through WebAssembly handlers.
 //!
-//! Workload: push-pull pinging with the student template: every node sends a
-//! PING to a random known peer once per second of virtual time and the peer
-//! answers PONG (two messages per node per second).
+//! Workload: push-pull gossip (the `gossip` plugin): every node pushes its
+//! value to a random known peer once per second of virtual time and the peer
+//! answers (two messages per node per second), the workload PeerSim is
+//! usually measured on.
 //!
 //! ```sh
 //! cargo run --release -p peershare --example scale -- 1000 10000
 //! ```
 
 use peershare::prelude::*;
+
+/// The plugin measured: push-pull gossip.
+const PLUGIN: &str = "gossip";
 use std::time::Instant;
 
 fn resident_bytes() -> u64 {
@@ -22,7 +26,7 @@ fn resident_bytes() -> u64 {
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let sizes: Vec<usize> = std::env::args().skip(1).map(|a| a.parse()).collect::<Result<_, _>>()?;
     let sizes = if sizes.is_empty() { vec![1_000, 10_000] } else { sizes };
-    let plugin = Plugin::builtin("template")?;
+    let plugin = Plugin::builtin(PLUGIN)?;
     println!("{:>8} {:>14} {:>14} {:>16} {:>14}", "nodes", "create (ms)", "KiB/node", "deliveries/s", "fuel/delivery");
     for n in sizes {
         let rss_before = resident_bytes();

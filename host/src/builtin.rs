@@ -11,6 +11,7 @@ macro_rules! builtins {
 
 builtins! {
     "flood" => "peershare_flood.wasm",
+    "gossip" => "peershare_gossip.wasm",
     "hostile" => "peershare_hostile.wasm",
     "template" => "student_peer.wasm",
 }
