@@ -48,7 +48,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         sim.run_for(SimDuration::from_secs(2))?; // every node has started
         let before = sim.summary();
         let started = Instant::now();
-        sim.run_for(SimDuration::from_secs(10))?;
+        // About two million deliveries, and at least ten rounds.
+        let seconds = (1_000_000 / n as u64).max(10);
+        sim.run_for(SimDuration::from_secs(seconds))?;
         let wall = started.elapsed().as_secs_f64();
         let after = sim.summary();
         let delivered = after.messages.delivered - before.messages.delivered;

@@ -16,6 +16,13 @@ builtins! {
     "template" => "student_peer.wasm",
 }
 
+/// The folder holding the WebAssembly files the build script produced,
+/// including test components that are not built-in plugins
+/// (`peershare_misfit.wasm`, a component of another world).
+pub fn wasm_dir() -> &'static std::path::Path {
+    std::path::Path::new(env!("PEERSHARE_WASM_DIR"))
+}
+
 /// Names of the built-in plugins.
 pub fn names() -> Vec<&'static str> {
     BUILTINS.iter().map(|(n, _)| *n).collect()

@@ -25,6 +25,7 @@
 //! join_interval = "10ms"    # delay between consecutive node starts
 //! fuel_per_event = 500000000
 //! memory_limit = "64MiB"
+//! cpu_ns_per_fuel = 0.5     # charge handlers' fuel as virtual CPU time
 //! [groups.config]           # passed to the peer's init as a "config" record
 //! ttl = 6
 //!
@@ -145,6 +146,7 @@ struct GroupSection {
     region: Option<String>,
     fuel_per_event: Option<u64>,
     memory_limit: Option<Spanned<String>>,
+    cpu_ns_per_fuel: Option<Spanned<f64>>,
     config: Option<Spanned<toml::Table>>,
 }
 
@@ -287,6 +289,15 @@ impl Scenario {
             if let Some(mem) = &g.memory_limit {
                 parse_bytes(mem.get_ref()).map_err(|m| self.invalid(mem.span().start, format!("groups[{i}].memory_limit"), m))?;
             }
+            if let Some(cost) = &g.cpu_ns_per_fuel
+                && !(cost.get_ref().is_finite() && *cost.get_ref() >= 0.0)
+            {
+                return Err(self.invalid(
+                    cost.span().start,
+                    format!("groups[{i}].cpu_ns_per_fuel"),
+                    "must be a number of nanoseconds >= 0",
+                ));
+            }
         }
         let group_known = |name: &Spanned<String>, field: String| {
             if f.groups.iter().any(|g| g.name.get_ref() == name.get_ref()) {
@@ -409,6 +420,7 @@ impl Scenario {
             spec.downlink = g.download;
             spec.start = SimTime::ZERO + g.start.unwrap_or_default();
             spec.join_interval = g.join_interval.unwrap_or_default();
+            spec.cpu_ns_per_fuel = g.cpu_ns_per_fuel.as_ref().map(|c| *c.get_ref());
             spec.bootstrap = match g.bootstrap {
                 BootstrapSection::None => Bootstrap::None,
                 BootstrapSection::First => Bootstrap::First,

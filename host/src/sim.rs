@@ -91,6 +91,11 @@ pub struct GroupSpec {
     pub start: SimTime,
     /// Delay between the starts of consecutive nodes of the group.
     pub join_interval: SimDuration,
+    /// Virtual CPU time charged per unit of WebAssembly fuel a handler
+    /// consumes, in nanoseconds (`None`: handlers take no virtual time).
+    /// While a node is busy, its messages, timers and operations wait in
+    /// arrival order, and what a handler sends leaves when it has finished.
+    pub cpu_ns_per_fuel: Option<f64>,
 }
 
 impl GroupSpec {
@@ -106,6 +111,7 @@ impl GroupSpec {
             bootstrap: Bootstrap::default(),
             start: SimTime::ZERO,
             join_interval: SimDuration::ZERO,
+            cpu_ns_per_fuel: None,
         }
     }
 }
@@ -275,6 +281,9 @@ impl SimulationBuilder {
                     timers: HashSet::new(),
                     state: None,
                     crash: None,
+                    cpu_ns_per_fuel: group.cpu_ns_per_fuel,
+                    busy_until: SimTime::ZERO,
+                    fuel: FuelStats::default(),
                 });
             }
         }
@@ -372,7 +381,18 @@ enum Pending {
     Arrive(InFlight),
     Deliver(InFlight),
     Timer { node: NodeIndex, timer: u64, tag: u64 },
-    Operation { op: OpId },
+    Operation { op: OpId, node: NodeIndex },
+}
+
+impl Pending {
+    /// The node whose handler this event runs, if any.
+    fn target(&self) -> Option<NodeIndex> {
+        match self {
+            Pending::Start { node } | Pending::Timer { node, .. } | Pending::Operation { node, .. } => Some(*node),
+            Pending::Deliver(m) => Some(m.to),
+            Pending::Arrive(_) => None,
+        }
+    }
 }
 
 struct NodeSlot {
@@ -383,6 +403,20 @@ struct NodeSlot {
     timers: HashSet<u64>,
     state: Option<Arc<[u8]>>,
     crash: Option<CrashReason>,
+    cpu_ns_per_fuel: Option<f64>,
+    busy_until: SimTime,
+    fuel: FuelStats,
+}
+
+/// WebAssembly fuel a node's handlers consumed.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize)]
+pub struct FuelStats {
+    /// Handler calls.
+    pub calls: u64,
+    /// Fuel consumed by all of them.
+    pub total: u64,
+    /// The most fuel one call consumed.
+    pub max: u64,
 }
 
 /// One operation issued by the workload and what became of it.
@@ -487,6 +521,12 @@ impl Simulation {
         Record::decode(bytes).ok()
     }
 
+    /// The fuel a node's handlers consumed so far (a deterministic measure
+    /// of the CPU work of the peer's code).
+    pub fn node_fuel(&self, node: NodeIndex) -> Option<FuelStats> {
+        self.nodes.get(node as usize).map(|n| n.fuel)
+    }
+
     /// The event log so far.
     pub fn events(&self) -> &EventLog {
         &self.log
@@ -509,7 +549,7 @@ impl Simulation {
         let at = at.max(self.now);
         let op = self.operations.len() as OpId;
         self.operations.push(OperationRecord { op, node, operation, issued_at: at, outcome: None });
-        self.queue.push(at, Pending::Operation { op });
+        self.queue.push(at, Pending::Operation { op, node });
         Ok(op)
     }
 
@@ -579,10 +619,19 @@ impl Simulation {
             messages: self.metrics.message_stats(),
             operations,
             fuel_consumed: self.metrics.fuel_consumed,
+            handler_calls: self.nodes.iter().map(|n| n.fuel.calls).sum(),
+            max_fuel_per_call: self.nodes.iter().map(|n| n.fuel.max).max().unwrap_or(0),
         }
     }
 
     fn process(&mut self, pending: Pending) {
+        if let Some(node) = pending.target()
+            && self.nodes[node as usize].busy_until > self.now
+        {
+            // The node is still working on an earlier event: this one waits.
+            self.queue.push(self.nodes[node as usize].busy_until, pending);
+            return;
+        }
         match pending {
             Pending::Start { node } => {
                 let args = self.init_args[node as usize].clone();
@@ -602,7 +651,7 @@ impl Simulation {
                     self.dispatch(node, Input::Timer { tag });
                 }
             }
-            Pending::Operation { op } => self.start_operation(op),
+            Pending::Operation { op, .. } => self.start_operation(op),
         }
     }
 
@@ -651,8 +700,16 @@ impl Simulation {
         slot.runtime.context().take_effects(&mut effects);
         if let Ok(CallCost { fuel }) = outcome {
             self.metrics.fuel_consumed += fuel;
+            slot.fuel.calls += 1;
+            slot.fuel.total += fuel;
+            slot.fuel.max = slot.fuel.max.max(fuel);
+            if let Some(ns) = slot.cpu_ns_per_fuel {
+                slot.busy_until = self.now + SimDuration::from_secs_f64(fuel as f64 * ns / 1e9);
+            }
         }
-        self.apply_effects(node, &mut effects);
+        // What the handler asked for happens when it has finished.
+        let finished = slot.busy_until.max(self.now);
+        self.apply_effects(node, finished, &mut effects);
         self.effects = effects;
         if let Err(reason) = outcome {
             let slot = &mut self.nodes[node as usize];
@@ -663,7 +720,7 @@ impl Simulation {
         }
     }
 
-    fn apply_effects(&mut self, node: NodeIndex, effects: &mut Vec<Effect>) {
+    fn apply_effects(&mut self, node: NodeIndex, finished: SimTime, effects: &mut Vec<Effect>) {
         let mut sends = 0usize;
         let mut discarded = 0u64;
         for effect in effects.drain(..) {
@@ -673,12 +730,12 @@ impl Simulation {
                     if sends > self.limits.max_sends_per_event {
                         discarded += 1;
                     } else {
-                        self.send(node, to, bytes);
+                        self.send(node, to, bytes, finished);
                     }
                 }
                 Effect::SetTimer { timer, delay, tag } => {
                     self.nodes[node as usize].timers.insert(timer);
-                    self.queue.push(self.now + delay, Pending::Timer { node, timer, tag });
+                    self.queue.push(finished + delay, Pending::Timer { node, timer, tag });
                 }
                 Effect::CancelTimer { timer } => {
                     self.nodes[node as usize].timers.remove(&timer);
@@ -718,7 +775,7 @@ impl Simulation {
         self.log.push(self.now, Event::OperationCompleted { op, node, ok, latency, result });
     }
 
-    fn send(&mut self, from: NodeIndex, to: NodeIndex, bytes: Vec<u8>) {
+    fn send(&mut self, from: NodeIndex, to: NodeIndex, bytes: Vec<u8>, departs: SimTime) {
         let msg = self.next_msg;
         self.next_msg += 1;
         let bytes: Arc<[u8]> = bytes.into();
@@ -738,7 +795,7 @@ impl Simulation {
             return;
         }
         let size = bytes.len();
-        match self.network.transmit(self.now, from, to, size) {
+        match self.network.transmit(departs, from, to, size) {
             Transit::Lost => self.drop_message(msg, from, to, DropReason::Lost),
             Transit::Arrives { at, earliest } => self.queue.push(at, Pending::Arrive(InFlight { id: msg, from, to, bytes, earliest })),
             Transit::Delivers { at } => self.queue.push(at, Pending::Deliver(InFlight { id: msg, from, to, bytes, earliest: at })),

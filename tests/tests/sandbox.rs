@@ -187,3 +187,10 @@ fn every_builtin_plugin_loads_and_exports_peer() {
         assert!(plugin.exports("peer"));
     }
 }
+
+#[test]
+fn a_component_of_another_world_is_refused_with_what_is_missing() {
+    let path = peershare::builtin::wasm_dir().join("peershare_misfit.wasm");
+    let err = Plugin::load(&path).unwrap_err().to_string();
+    assert!(err.contains("peershare_misfit.wasm") && err.contains("peershare:sim/peer"), "{err}");
+}

@@ -2,6 +2,7 @@
 //! output lines in the event log, so students can debug with `println!`.
 
 use bytes::Bytes;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use wasmtime_wasi::cli::{IsTerminal, StdoutStream};
 use wasmtime_wasi::p2::{OutputStream, Pollable, StreamResult};
@@ -16,20 +17,38 @@ struct Buffer {
     truncated: bool,
 }
 
+#[derive(Default)]
+struct Shared {
+    /// Set by every write, so that draining an untouched stream (the common
+    /// case, after every event) costs one load and no lock.
+    written: AtomicBool,
+    buffer: Mutex<Buffer>,
+}
+
 /// One of a node's output streams. Cloning shares the buffer.
 #[derive(Clone, Default)]
-pub(crate) struct Console(Arc<Mutex<Buffer>>);
+pub(crate) struct Console(Arc<Shared>);
 
 impl Console {
     /// Removes the complete lines written so far (and, with `flush`, the
     /// unfinished last line too).
     pub fn take_lines(&self, flush: bool) -> Vec<String> {
-        let mut buf = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        if !self.0.written.load(Ordering::Relaxed) {
+            return Vec::new();
+        }
+        let mut buf = self.0.buffer.lock().unwrap_or_else(|e| e.into_inner());
+        if buf.bytes.is_empty() && !buf.truncated {
+            self.0.written.store(false, Ordering::Relaxed);
+            return Vec::new();
+        }
         let end = if flush { buf.bytes.len() } else { buf.bytes.iter().rposition(|&b| b == b'\n').map_or(0, |p| p + 1) };
         if end == 0 && !buf.truncated {
             return Vec::new();
         }
         let taken: Vec<u8> = buf.bytes.drain(..end).collect();
+        if buf.bytes.is_empty() {
+            self.0.written.store(false, Ordering::Relaxed);
+        }
         let mut lines: Vec<String> = String::from_utf8_lossy(&taken).lines().map(str::to_string).collect();
         if std::mem::take(&mut buf.truncated) {
             lines.push(format!("[output truncated: more than {CAPACITY} bytes in one event]"));
@@ -38,7 +57,8 @@ impl Console {
     }
 
     fn write(&self, data: &[u8]) {
-        let mut buf = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        self.0.written.store(true, Ordering::Relaxed);
+        let mut buf = self.0.buffer.lock().unwrap_or_else(|e| e.into_inner());
         let room = CAPACITY.saturating_sub(buf.bytes.len());
         if data.len() > room {
             buf.truncated = true;
