@@ -23,13 +23,19 @@ fn resident_bytes() -> u64 {
     pages * 4096
 }
 
+/// Memory mappings of this process (the kernel caps them at vm.max_map_count).
+fn mappings() -> usize {
+    std::fs::read_to_string("/proc/self/maps").map(|m| m.lines().count()).unwrap_or(0)
+}
+
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let sizes: Vec<usize> = std::env::args().skip(1).map(|a| a.parse()).collect::<Result<_, _>>()?;
     let sizes = if sizes.is_empty() { vec![1_000, 10_000] } else { sizes };
     let plugin = Plugin::builtin(PLUGIN)?;
-    println!("{:>8} {:>14} {:>14} {:>16} {:>14}", "nodes", "create (ms)", "KiB/node", "deliveries/s", "fuel/delivery");
+    println!("{:>8} {:>12} {:>10} {:>10} {:>14} {:>14}", "nodes", "create (ms)", "KiB/node", "maps/node", "deliveries/s", "fuel/delivery");
     for n in sizes {
         let rss_before = resident_bytes();
+        let maps_before = mappings();
         let mut group = GroupSpec::new("peers", n, PeerSource::Wasm(plugin.clone()));
         group.bootstrap = Bootstrap::Random { count: 8 };
         group.config = Record::new("config").with("interval_ms", 1000u64);
@@ -45,6 +51,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             .build()?;
         let create = started.elapsed();
         let rss_nodes = resident_bytes().saturating_sub(rss_before);
+        let maps_per_node = (mappings() - maps_before) as f64 / n as f64;
         sim.run_for(SimDuration::from_secs(2))?; // every node has started
         let before = sim.summary();
         let started = Instant::now();
@@ -56,10 +63,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         let delivered = after.messages.delivered - before.messages.delivered;
         let fuel = after.fuel_consumed - before.fuel_consumed;
         println!(
-            "{:>8} {:>14.1} {:>14.1} {:>16.0} {:>14.0}",
+            "{:>8} {:>12.1} {:>10.1} {:>10.2} {:>14.0} {:>14.0}",
             n,
             create.as_secs_f64() * 1e3,
             rss_nodes as f64 / 1024.0 / n as f64,
+            maps_per_node,
             delivered as f64 / wall,
             fuel as f64 / delivered.max(1) as f64
         );
