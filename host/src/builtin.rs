@@ -13,6 +13,7 @@ builtins! {
     "flood" => "peershare_flood.wasm",
     "gossip" => "peershare_gossip.wasm",
     "hostile" => "peershare_hostile.wasm",
+    "kademlia" => "peershare_kademlia.wasm",
     "template" => "student_peer.wasm",
 }
 

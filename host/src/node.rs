@@ -310,11 +310,32 @@ impl NodeContext {
         self.effects.push(Effect::Committed { index, value });
     }
 
+    /// Remembers the context's state (random stream, timer counter, effects
+    /// so far) so that an observation can be undone with [`Self::restore`].
+    pub fn save(&self) -> SavedContext {
+        SavedContext { rng: self.rng.clone(), next_timer: self.next_timer, effects: self.effects.len() }
+    }
+
+    /// Undoes everything since [`Self::save`]: draws, timers and effects.
+    pub fn restore(&mut self, saved: SavedContext) {
+        self.rng = saved.rng;
+        self.next_timer = saved.next_timer;
+        self.effects.truncate(saved.effects);
+    }
+
     /// Moves the effects produced so far into `out` (which is cleared first).
     pub fn take_effects(&mut self, out: &mut Vec<Effect>) {
         out.clear();
         std::mem::swap(&mut self.effects, out);
     }
+}
+
+/// A snapshot of a [`NodeContext`], taken before an observation.
+#[derive(Clone, Debug)]
+pub struct SavedContext {
+    rng: SimRng,
+    next_timer: u64,
+    effects: usize,
 }
 
 /// Why a simulated node crashed. This is part of the simulation (recorded
@@ -367,8 +388,14 @@ pub trait PeerRuntime {
     fn handle(&mut self, input: Input<'_>) -> Result<CallCost, CrashReason>;
 
     /// Whether the peer can perform operations of this WIT interface
-    /// ("peer", "routing", "discovery", "consensus").
+    /// ("peer", "routing", "discovery", "consensus", "observable").
     fn exports(&self, interface: &str) -> bool;
+
+    /// The peer's current internal state, if it can describe it on demand
+    /// (the `observable` interface). Must leave the node as it was.
+    fn inspect(&mut self) -> Option<Result<Vec<u8>, CrashReason>> {
+        None
+    }
 }
 
 /// A peer written in native Rust: trusted, unsandboxed, fast. Useful for

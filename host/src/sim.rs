@@ -515,6 +515,29 @@ impl Simulation {
         })
     }
 
+    /// A node's current internal state: what its `observable.inspect`
+    /// export reports, or else the state it published last. Observing never
+    /// changes the run (the peer's draws and effects during `inspect` are
+    /// undone); a peer whose `inspect` traps is crashed like any trap.
+    pub fn inspect_node(&mut self, node: NodeIndex) -> Option<Record> {
+        let slot = self.nodes.get_mut(node as usize)?;
+        if slot.alive && slot.started {
+            slot.runtime.context().set_now(self.now);
+            match slot.runtime.inspect() {
+                Some(Ok(bytes)) => return Record::decode(&bytes).ok(),
+                Some(Err(reason)) => {
+                    slot.alive = false;
+                    slot.timers.clear();
+                    slot.crash = Some(reason.clone());
+                    self.log.push(self.now, Event::Crashed { node, reason });
+                    return None;
+                }
+                None => {}
+            }
+        }
+        self.node_state(node)
+    }
+
     /// The state a node published last (decoded), if any.
     pub fn node_state(&self, node: NodeIndex) -> Option<Record> {
         let bytes = self.nodes.get(node as usize)?.state.as_ref()?;

@@ -2,7 +2,7 @@
 
 use super::AnyNode;
 use super::console::Console;
-use super::exports::peershare::sim::{consensus, discovery, peer, routing};
+use super::exports::peershare::sim::{consensus, discovery, observable, peer, routing};
 use super::peershare::sim::types;
 use crate::error::PluginError;
 use crate::node::{CallCost, CrashReason, Input, NodeContext, Operation, OutputStream, PeerRuntime};
@@ -59,6 +59,11 @@ fn runtime() -> Result<&'static Runtime, PluginError> {
             config.guard_before_linear_memory(false);
             config.memory_reservation_for_growth(0);
             config.memory_init_cow(false);
+            // PEERSHARE_PROFILE=perfmap names guest functions for `perf`
+            // (/tmp/perf-PID.map); it changes nothing in the simulation.
+            if std::env::var_os("PEERSHARE_PROFILE").is_some_and(|v| v == "perfmap") {
+                config.profiler(wasmtime::ProfilingStrategy::PerfMap);
+            }
             let engine = Engine::new(&config).map_err(|e| e.to_string())?;
             let mut linker = Linker::new(&engine);
             AnyNode::add_to_linker::<NodeState, HasSelf<NodeState>>(&mut linker, |s| s).map_err(|e| e.to_string())?;
@@ -84,6 +89,7 @@ pub struct Plugin {
     routing: Option<routing::GuestIndices>,
     discovery: Option<discovery::GuestIndices>,
     consensus: Option<consensus::GuestIndices>,
+    observable: Option<observable::GuestIndices>,
     limits: WasmLimits,
 }
 
@@ -115,6 +121,7 @@ impl Plugin {
             routing: routing::GuestIndices::new(&pre).ok(),
             discovery: discovery::GuestIndices::new(&pre).ok(),
             consensus: consensus::GuestIndices::new(&pre).ok(),
+            observable: observable::GuestIndices::new(&pre).ok(),
             pre,
             peer,
             limits: WasmLimits::default(),
@@ -150,6 +157,7 @@ impl Plugin {
             routing: self.routing.clone(),
             discovery: self.discovery.clone(),
             consensus: self.consensus.clone(),
+            observable: self.observable.clone(),
             limits,
         })
     }
@@ -172,6 +180,7 @@ impl Plugin {
             "routing" => self.routing.is_some(),
             "discovery" => self.discovery.is_some(),
             "consensus" => self.consensus.is_some(),
+            "observable" => self.observable.is_some(),
             _ => false,
         }
     }
@@ -209,12 +218,14 @@ impl Plugin {
         let routing = self.routing.as_ref().map(|i| i.load(&mut store, &instance)).transpose().map_err(|e| format!("{e:#}"))?;
         let discovery = self.discovery.as_ref().map(|i| i.load(&mut store, &instance)).transpose().map_err(|e| format!("{e:#}"))?;
         let consensus = self.consensus.as_ref().map(|i| i.load(&mut store, &instance)).transpose().map_err(|e| format!("{e:#}"))?;
+        let observable = self.observable.as_ref().map(|i| i.load(&mut store, &instance)).transpose().map_err(|e| format!("{e:#}"))?;
         Ok(WasmNode {
             store,
             peer,
             routing,
             discovery,
             consensus,
+            observable,
             clock,
             stdout,
             stderr,
@@ -291,6 +302,7 @@ pub(crate) struct WasmNode {
     routing: Option<routing::Guest>,
     discovery: Option<discovery::Guest>,
     consensus: Option<consensus::Guest>,
+    observable: Option<observable::Guest>,
     clock: VirtualClock,
     stdout: Console,
     stderr: Console,
@@ -396,7 +408,18 @@ impl PeerRuntime for WasmNode {
             "routing" => self.routing.is_some(),
             "discovery" => self.discovery.is_some(),
             "consensus" => self.consensus.is_some(),
+            "observable" => self.observable.is_some(),
             _ => false,
         }
+    }
+
+    fn inspect(&mut self) -> Option<Result<Vec<u8>, CrashReason>> {
+        let observable = self.observable.as_ref()?;
+        let saved = self.store.data().ctx.save();
+        let _ = self.store.set_fuel(self.fuel_per_event);
+        let result = observable.call_inspect(&mut self.store);
+        let stderr = self.drain_output(result.is_err());
+        self.store.data_mut().ctx.restore(saved);
+        Some(result.map_err(|e| self.classify(&e, &stderr)))
     }
 }
