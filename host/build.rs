@@ -73,7 +73,9 @@ fn check_target_installed() {
 }
 
 fn build(manifest: &Path, target_dir: &Path) {
+    // Run from the crate's folder so that its .cargo/config.toml applies.
     let output = cargo()
+        .current_dir(manifest.parent().expect("a manifest lives in a folder"))
         .args(["build", "--release", "--target", TARGET, "--manifest-path"])
         .arg(manifest)
         .arg("--target-dir")

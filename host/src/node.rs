@@ -379,7 +379,7 @@ pub struct CallCost {
 }
 
 /// A running peer, as the engine drives it.
-pub trait PeerRuntime {
+pub trait PeerRuntime: Send {
     /// The context handlers write their effects into.
     fn context(&mut self) -> &mut NodeContext;
 

@@ -1,5 +1,7 @@
 //! Helpers shared by the end-to-end tests.
 
+pub mod kademlia;
+
 use peershare::prelude::*;
 use std::path::PathBuf;
 

@@ -99,10 +99,31 @@ impl RoutingTable {
     }
 
     /// Up to `n` known contacts closest to `target`, closest first.
+    ///
+    /// With `b` the bucket of `target` itself, the XOR metric orders whole
+    /// buckets: contacts in bucket `b` are closest, then those of every
+    /// bucket below `b` (all at the same top bit), then buckets `b + 1`,
+    /// `b + 2`, ... So only the groups needed are gathered and sorted.
     pub fn closest(&self, target: &[u8], n: usize, except: Option<u32>) -> Vec<Contact> {
-        let mut all: Vec<&Contact> = self.buckets.iter().flatten().filter(|c| Some(c.index) != except).collect();
-        all.sort_by(|a, b| cmp_distance(target, &a.id, &b.id).then(a.index.cmp(&b.index)));
-        all.into_iter().take(n).cloned().collect()
+        let keep = |c: &&Contact| Some(c.index) != except;
+        let mut groups: Vec<Vec<&Contact>> = Vec::new();
+        match self.bucket_of(target) {
+            Some(b) => {
+                groups.push(self.buckets[b].iter().filter(keep).collect());
+                groups.push(self.buckets[..b].iter().flatten().filter(keep).collect());
+                groups.extend(self.buckets[b + 1..].iter().map(|bucket| bucket.iter().filter(keep).collect()));
+            }
+            None => groups.extend(self.buckets.iter().map(|bucket| bucket.iter().filter(keep).collect())),
+        }
+        let mut out = Vec::with_capacity(n);
+        for mut group in groups {
+            if out.len() >= n {
+                break;
+            }
+            group.sort_by(|a, b| cmp_distance(target, &a.id, &b.id).then(a.index.cmp(&b.index)));
+            out.extend(group.into_iter().take(n - out.len()).cloned());
+        }
+        out
     }
 
     /// Index of the lowest non-empty bucket (the closest neighbour's).
@@ -112,9 +133,5 @@ impl RoutingTable {
 
     pub fn buckets(&self) -> &[Vec<Contact>] {
         &self.buckets
-    }
-
-    pub fn len(&self) -> usize {
-        self.buckets.iter().map(Vec::len).sum()
     }
 }

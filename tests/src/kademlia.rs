@@ -1,0 +1,52 @@
+//! Building Kademlia networks and checking them against global knowledge.
+
+use peershare::prelude::*;
+use std::cmp::Ordering;
+
+/// Orders ids by XOR distance to `target`.
+pub fn cmp_distance(target: &[u8], a: &[u8], b: &[u8]) -> Ordering {
+    for ((t, x), y) in target.iter().zip(a).zip(b) {
+        match (t ^ x).cmp(&(t ^ y)) {
+            Ordering::Equal => continue,
+            other => return other,
+        }
+    }
+    Ordering::Equal
+}
+
+/// The true `k` closest live nodes to `key`, other than `asker`, closest first.
+pub fn true_closest(sim: &Simulation, key: &[u8], asker: NodeIndex, k: usize) -> Vec<NodeIndex> {
+    let mut all: Vec<NodeIndex> =
+        (0..sim.node_count() as NodeIndex).filter(|&n| n != asker && sim.node_status(n) == Some(NodeStatus::Up)).collect();
+    all.sort_by(|&a, &b| cmp_distance(key, sim.node_id(a).unwrap(), sim.node_id(b).unwrap()));
+    all.truncate(k);
+    all
+}
+
+/// A Kademlia network of `n` nodes joining 10 ms apart through node 0, with
+/// the given extra config, and the time by which every node has joined.
+pub fn network(n: usize, seed: u64, config: Record) -> (SimulationBuilder, SimTime) {
+    let mut group = GroupSpec::new("dht", n, PeerSource::Wasm(Plugin::builtin("kademlia").unwrap()));
+    group.bootstrap = Bootstrap::First;
+    group.join_interval = SimDuration::from_millis(10);
+    group.config = config;
+    let builder = SimulationBuilder::new(seed).group(group).default_link(LinkModel {
+        latency: LatencyModel::Uniform { min: SimDuration::from_millis(10), max: SimDuration::from_millis(90) },
+        loss: 0.0,
+    });
+    // Joining takes a few seconds after the last node starts.
+    (builder, SimTime(n as u64 * 10_000_000) + SimDuration::from_secs(5))
+}
+
+/// A uniformly random key of `bytes` bytes from a simple seeded generator.
+pub fn key(seed: u64, i: u64, bytes: usize) -> Vec<u8> {
+    let mut x = seed ^ (i.wrapping_mul(0x9E37_79B9_7F4A_7C15)) ^ 0xD1B5_4A32_D192_ED03;
+    (0..bytes)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x as u8
+        })
+        .collect()
+}
