@@ -17,9 +17,11 @@
 //! println!("delivered {} messages", summary.messages.delivered);
 //! ```
 
+pub mod app;
 pub mod builtin;
 pub mod error;
 pub mod events;
+pub mod fileshare;
 pub mod network;
 pub mod node;
 pub mod queue;

@@ -101,6 +101,9 @@ pub enum Operation {
         /// The value.
         value: Vec<u8>,
     },
+    /// An operation of the host-side application (file sharing's
+    /// "publish" and "download"); the record's kind names it.
+    App(Record),
 }
 
 impl Operation {
@@ -108,7 +111,7 @@ impl Operation {
     /// "put", ..., or the request record's kind).
     pub fn kind(&self) -> &str {
         match self {
-            Operation::Request(r) => &r.kind,
+            Operation::Request(r) | Operation::App(r) => &r.kind,
             Operation::Lookup { .. } => "lookup",
             Operation::Put { .. } => "put",
             Operation::Get { .. } => "get",
@@ -125,6 +128,7 @@ impl Operation {
             Operation::Lookup { .. } | Operation::Put { .. } | Operation::Get { .. } => "routing",
             Operation::Announce { .. } | Operation::FindProviders { .. } => "discovery",
             Operation::Propose { .. } => "consensus",
+            Operation::App(_) => "app",
         }
     }
 }

@@ -24,6 +24,8 @@ pub enum Stream {
     Ids,
     /// Bootstrap contacts and other topology choices.
     Topology,
+    /// Contents of shared files.
+    Content,
     /// A node's own stream, read by the peer through `random-u64`.
     Node(u32),
     /// A node's WASI randomness (hash-map seeds and the like), kept apart
@@ -40,6 +42,7 @@ impl Stream {
             Stream::Faults => 3,
             Stream::Ids => 4,
             Stream::Topology => 5,
+            Stream::Content => 6,
             Stream::Node(i) => (1 << 32) | u64::from(i),
             Stream::NodeWasi(i) => (2 << 32) | u64::from(i),
         }

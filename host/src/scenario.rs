@@ -37,6 +37,20 @@
 //! start = "1s"
 //! end = "20s"
 //! group = "peers"           # or `node = 3`; default: any node
+//!
+//! [file_sharing]            # the host-side file-sharing application
+//! files = [{ name = "movie", size = "4MiB" }]
+//! chunk_size = "256KiB"
+//! parallel = 4              # chunk requests in flight per download
+//! request_timeout = "30s"
+//! corrupt_groups = []       # groups whose nodes serve corrupt chunks
+//! reseed = false            # downloaders become providers
+//!
+//! [[workload]]
+//! op = "publish"            # or "download"
+//! file = "movie"
+//! at = "10s"
+//! node = 0
 //! ```
 //!
 //! Errors name the file, the line and the field.
@@ -102,6 +116,27 @@ struct File {
     groups: Vec<GroupSection>,
     #[serde(default)]
     workload: Vec<Spanned<WorkloadSection>>,
+    file_sharing: Option<Spanned<FileSharingSection>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileSharingSection {
+    files: Vec<FileSection>,
+    chunk_size: Option<Spanned<String>>,
+    parallel: Option<usize>,
+    request_timeout: Option<SimDuration>,
+    #[serde(default)]
+    corrupt_groups: Vec<Spanned<String>>,
+    #[serde(default)]
+    reseed: bool,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileSection {
+    name: String,
+    size: Spanned<String>,
 }
 
 fn default_id_bits() -> u32 {
@@ -180,6 +215,7 @@ struct WorkloadSection {
     count: Option<u64>,
     node: Option<NodeIndex>,
     group: Option<Spanned<String>>,
+    file: Option<Spanned<String>>,
 }
 
 /// A loaded scenario: the simulation to build and how long to run it.
@@ -348,11 +384,28 @@ impl Scenario {
                     }
                 }
                 "lookup" | "get" | "announce" | "find-providers" | "put" | "propose" => {}
+                "publish" | "download" => {
+                    let Some(file) = &w.file else {
+                        return Err(self.invalid(
+                            w.op.span().start,
+                            field("file"),
+                            format!("a {} needs `file = \"NAME\"`", w.op.get_ref()),
+                        ));
+                    };
+                    let known = f.file_sharing.as_ref().is_some_and(|fs| fs.get_ref().files.iter().any(|x| &x.name == file.get_ref()));
+                    if !known {
+                        return Err(self.invalid(
+                            file.span().start,
+                            field("file"),
+                            format!("no file named {:?} in [file_sharing]", file.get_ref()),
+                        ));
+                    }
+                }
                 other => {
                     return Err(self.invalid(
                         w.op.span().start,
                         field("op"),
-                        format!("unknown operation {other:?}; expected request, lookup, put, get, announce, find-providers or propose"),
+                        format!("unknown operation {other:?}; expected request, lookup, put, get, announce, find-providers, propose, publish or download"),
                     ));
                 }
             }
@@ -362,7 +415,56 @@ impl Scenario {
                 }
             }
         }
+        if let Some(fs) = &f.file_sharing {
+            self.file_sharing_config(fs)?;
+        }
         Ok(())
+    }
+
+    fn file_sharing_config(&self, section: &Spanned<FileSharingSection>) -> Result<crate::fileshare::FileSharingConfig, ScenarioError> {
+        use crate::fileshare::{FileSharingConfig, FileSpec};
+        let fs = section.get_ref();
+        let mut config =
+            FileSharingConfig { key_bytes: self.file.id_bits.div_ceil(8) as usize, reseed: fs.reseed, ..FileSharingConfig::default() };
+        for (i, file) in fs.files.iter().enumerate() {
+            let size = parse_bytes(file.size.get_ref())
+                .map_err(|m| self.invalid(file.size.span().start, format!("file_sharing.files[{i}].size"), m))?;
+            config.files.push(FileSpec { name: file.name.clone(), size });
+        }
+        if let Some(c) = &fs.chunk_size {
+            config.chunk_size = parse_bytes(c.get_ref()).map_err(|m| self.invalid(c.span().start, "file_sharing.chunk_size", m))?;
+            if config.chunk_size == 0 {
+                return Err(self.invalid(c.span().start, "file_sharing.chunk_size", "a chunk must hold at least one byte"));
+            }
+        }
+        if let Some(p) = fs.parallel {
+            config.parallel = p.max(1);
+        }
+        if let Some(t) = fs.request_timeout {
+            config.request_timeout = t;
+        }
+        let mut first = 0u32;
+        let ranges: Vec<(&str, u32, u32)> = self
+            .file
+            .groups
+            .iter()
+            .map(|g| {
+                let r = (g.name.get_ref().as_str(), first, g.count as u32);
+                first += g.count as u32;
+                r
+            })
+            .collect();
+        for (i, name) in fs.corrupt_groups.iter().enumerate() {
+            let Some(&(_, start, count)) = ranges.iter().find(|(n, _, _)| n == name.get_ref()) else {
+                return Err(self.invalid(
+                    name.span().start,
+                    format!("file_sharing.corrupt_groups[{i}]"),
+                    format!("no group is named {:?}", name.get_ref()),
+                ));
+            };
+            config.corrupt_nodes.extend(start..start + count);
+        }
+        Ok(config)
     }
 
     /// Loads the plugins and builds the simulation, with every node created
@@ -466,6 +568,11 @@ impl Scenario {
         for (time, node, op) in self.workload_operations()? {
             b = b.operation(time, node, op);
         }
+        if let Some(fs) = &f.file_sharing {
+            let config = self.file_sharing_config(fs)?;
+            let seed = self.seed;
+            b = b.application(move || crate::fileshare::FileSharing::new(config.clone(), seed));
+        }
         Ok(b)
     }
 
@@ -523,6 +630,10 @@ impl Scenario {
                             w.fields.as_ref().map(|f| config_record(f.get_ref()).expect("checked when loading")).unwrap_or_default();
                         r.kind = w.request.clone().unwrap_or_default();
                         Operation::Request(r)
+                    }
+                    "publish" | "download" => {
+                        let file = w.file.as_ref().map(|f| f.get_ref().as_str()).unwrap_or_default();
+                        Operation::App(Record::new(w.op.get_ref().as_str()).with("file", file))
                     }
                     "lookup" => Operation::Lookup { key: key(&mut rng) },
                     "get" => Operation::Get { key: key(&mut rng) },
@@ -585,7 +696,7 @@ fn parse_hex(h: &str) -> Result<Vec<u8>, String> {
     (0..h.len()).step_by(2).map(|i| u8::from_str_radix(&h[i..i + 2], 16).map_err(|_| format!("{h:?} is not hexadecimal"))).collect()
 }
 
-/// Reads sizes like "64MiB", "512KiB", "1GiB" or a plain number of bytes.
+/// Reads sizes like "64MiB", "512KiB", "1GiB", "5MB" or a plain number of bytes.
 fn parse_bytes(s: &str) -> Result<usize, String> {
     let t = s.trim();
     let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
@@ -596,7 +707,10 @@ fn parse_bytes(s: &str) -> Result<usize, String> {
         "KiB" => 1 << 10,
         "MiB" => 1 << 20,
         "GiB" => 1 << 30,
-        _ => return Err(format!("unknown size unit in {s:?}; use B, KiB, MiB or GiB")),
+        "kB" | "KB" => 1_000,
+        "MB" => 1_000_000,
+        "GB" => 1_000_000_000,
+        _ => return Err(format!("unknown size unit in {s:?}; use B, KiB, MiB, GiB, kB, MB or GB")),
     };
     Ok(n * scale)
 }
@@ -669,6 +783,20 @@ mod tests {
         assert!(e.contains("line 10") && e.contains("workload[0].op"), "{e}");
         let e = parse(&GOOD.replace("ttl = 4", "ttl = { a = 1 }")).unwrap_err().to_string();
         assert!(e.contains("groups[0].config") && e.contains("ttl"), "{e}");
+    }
+
+    #[test]
+    fn file_sharing_sections_are_checked() {
+        let base = "duration = \"5s\"\n[[groups]]\nname = \"a\"\ncount = 3\nplugin = \"kademlia\"\n";
+        let fs = "[file_sharing]\nfiles = [{ name = \"movie\", size = \"4MB\" }]\n";
+        let ok = format!("{base}{fs}[[workload]]\nop = \"download\"\nfile = \"movie\"\nat = \"1s\"\n");
+        parse(&ok).unwrap();
+        let e = parse(&ok.replace("file = \"movie\"", "file = \"book\"")).unwrap_err().to_string();
+        assert!(e.contains("line 10") && e.contains("workload[0].file") && e.contains("book"), "{e}");
+        let e = parse(&ok.replace("size = \"4MB\"", "size = \"4 furlongs\"")).unwrap_err().to_string();
+        assert!(e.contains("file_sharing.files[0].size"), "{e}");
+        let e = parse(&format!("{base}{fs}corrupt_groups = [\"b\"]\n")).unwrap_err().to_string();
+        assert!(e.contains("corrupt_groups[0]") && e.contains("\"b\""), "{e}");
     }
 
     #[test]

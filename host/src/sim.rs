@@ -6,6 +6,7 @@
 //! [`crate::scenario::Scenario`].
 
 use crate::NodeIndex;
+use crate::app::{AppContext, AppEffect, Application};
 use crate::error::SimError;
 use crate::events::{DropReason, Event, EventLog, MessageId};
 use crate::network::{Bandwidth, LinkModel, Network, Transit};
@@ -143,7 +144,7 @@ impl Default for HostLimits {
 /// sim.run_for(SimDuration::from_secs(10)).unwrap();
 /// println!("{:?}", sim.summary().messages);
 /// ```
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub struct SimulationBuilder {
     seed: u64,
     id_bits: u32,
@@ -153,6 +154,7 @@ pub struct SimulationBuilder {
     limits: HostLimits,
     record_events: bool,
     operations: Vec<(SimTime, NodeIndex, Operation)>,
+    application: Option<Arc<dyn Fn() -> Box<dyn Application> + Send + Sync>>,
 }
 
 impl SimulationBuilder {
@@ -167,7 +169,15 @@ impl SimulationBuilder {
             limits: HostLimits::default(),
             record_events: true,
             operations: Vec::new(),
+            application: None,
         }
+    }
+
+    /// Runs a host-side application (such as [`crate::fileshare::FileSharing`])
+    /// on every node; `make` creates it when the simulation is built.
+    pub fn application<A: Application + 'static>(mut self, make: impl Fn() -> A + Send + Sync + 'static) -> Self {
+        self.application = Some(Arc::new(move || Box::new(make()) as Box<dyn Application>));
+        self
     }
 
     /// Adds a group of nodes; node indices follow the order groups are added.
@@ -302,6 +312,7 @@ impl SimulationBuilder {
             limits: self.limits,
             effects: Vec::new(),
             ids,
+            app: self.application.as_ref().map(|make| make()),
         };
         for (at, node, op) in self.operations {
             sim.schedule_operation(at, node, op)?;
@@ -373,6 +384,8 @@ struct InFlight {
     to: NodeIndex,
     bytes: Arc<[u8]>,
     earliest: SimTime,
+    /// For the host-side application rather than the peer.
+    app: bool,
 }
 
 /// An event waiting in the queue.
@@ -382,6 +395,7 @@ enum Pending {
     Deliver(InFlight),
     Timer { node: NodeIndex, timer: u64, tag: u64 },
     Operation { op: OpId, node: NodeIndex },
+    AppTimer { node: NodeIndex, tag: u64 },
 }
 
 impl Pending {
@@ -389,8 +403,8 @@ impl Pending {
     fn target(&self) -> Option<NodeIndex> {
         match self {
             Pending::Start { node } | Pending::Timer { node, .. } | Pending::Operation { node, .. } => Some(*node),
-            Pending::Deliver(m) => Some(m.to),
-            Pending::Arrive(_) => None,
+            Pending::Deliver(m) if !m.app => Some(m.to),
+            Pending::Deliver(_) | Pending::Arrive(_) | Pending::AppTimer { .. } => None,
         }
     }
 }
@@ -432,6 +446,9 @@ pub struct OperationRecord {
     pub issued_at: SimTime,
     /// How it ended, if it has.
     pub outcome: Option<OperationOutcome>,
+    /// Started by the host-side application (as part of one of its
+    /// operations) rather than by the workload.
+    pub started_by_app: bool,
 }
 
 /// How an operation ended.
@@ -473,6 +490,7 @@ pub struct Simulation {
     limits: HostLimits,
     effects: Vec<Effect>,
     ids: Vec<Vec<u8>>,
+    app: Option<Box<dyn Application>>,
 }
 
 impl Simulation {
@@ -571,7 +589,7 @@ impl Simulation {
         }
         let at = at.max(self.now);
         let op = self.operations.len() as OpId;
-        self.operations.push(OperationRecord { op, node, operation, issued_at: at, outcome: None });
+        self.operations.push(OperationRecord { op, node, operation, issued_at: at, outcome: None, started_by_app: false });
         self.queue.push(at, Pending::Operation { op, node });
         Ok(op)
     }
@@ -675,6 +693,11 @@ impl Simulation {
                 }
             }
             Pending::Operation { op, .. } => self.start_operation(op),
+            Pending::AppTimer { node, tag } => {
+                if self.nodes[node as usize].alive {
+                    self.run_app(|app, ctx| app.on_timer(ctx, node, tag));
+                }
+            }
         }
     }
 
@@ -687,7 +710,12 @@ impl Simulation {
         }
         self.metrics.on_delivered(&msg.bytes);
         self.log.push(self.now, Event::Delivered { msg: msg.id, from: msg.from, to: msg.to });
-        self.dispatch(msg.to, Input::Message { from: msg.from, bytes: &msg.bytes });
+        if msg.app {
+            let record = Record::decode(&msg.bytes).expect("application messages are encoded by the host");
+            self.run_app(|app, ctx| app.on_message(ctx, msg.to, msg.from, &record));
+        } else {
+            self.dispatch(msg.to, Input::Message { from: msg.from, bytes: &msg.bytes });
+        }
     }
 
     fn start_operation(&mut self, op: OpId) {
@@ -700,6 +728,14 @@ impl Simulation {
             Some("the node has crashed".to_string())
         } else if !slot.started {
             Some("the node has not started yet".to_string())
+        } else if let Operation::App(request) = &operation {
+            if self.app.is_none() {
+                Some(format!("operation {:?} needs a host-side application, and none runs", request.kind))
+            } else {
+                let request = request.clone();
+                self.run_app(|app, ctx| app.start(ctx, op, node, &request));
+                return;
+            }
         } else if !slot.runtime.exports(operation.interface()) {
             Some(format!("the peer does not export the {} interface", operation.interface()))
         } else {
@@ -795,10 +831,42 @@ impl Simulation {
         let result: Arc<[u8]> = result.into();
         rec.outcome = Some(OperationOutcome { at: self.now, ok, result: result.clone() });
         let latency = self.now.since(rec.issued_at);
-        self.log.push(self.now, Event::OperationCompleted { op, node, ok, latency, result });
+        let for_app = rec.started_by_app;
+        self.log.push(self.now, Event::OperationCompleted { op, node, ok, latency, result: result.clone() });
+        if for_app {
+            let record = Record::decode(&result).unwrap_or_else(|_| Record::new("undecodable"));
+            self.run_app(|app, ctx| app.on_peer_complete(ctx, node, op, ok, &record));
+        }
+    }
+
+    /// Runs one application handler and carries out its effects.
+    fn run_app(&mut self, handler: impl FnOnce(&mut dyn Application, &mut AppContext)) {
+        let Some(mut app) = self.app.take() else { return };
+        let mut ctx = AppContext::new(self.now, self.operations.len() as OpId);
+        handler(app.as_mut(), &mut ctx);
+        self.app = Some(app);
+        for effect in ctx.into_effects() {
+            match effect {
+                AppEffect::Send { from, to, message } => self.send_message(from, to, message.encode(), self.now, true),
+                AppEffect::SetTimer { node, delay, tag } => self.queue.push(self.now + delay, Pending::AppTimer { node, tag }),
+                AppEffect::PeerOperation { op, node, operation } => {
+                    debug_assert_eq!(op, self.operations.len() as OpId, "operation ids are reserved in order");
+                    self.operations.push(OperationRecord { op, node, operation, issued_at: self.now, outcome: None, started_by_app: true });
+                    self.queue.push(self.now, Pending::Operation { op, node });
+                }
+                AppEffect::Complete { op, ok, result } => {
+                    let node = self.operations[op as usize].node;
+                    self.complete(node, op, ok, result.encode());
+                }
+            }
+        }
     }
 
     fn send(&mut self, from: NodeIndex, to: NodeIndex, bytes: Vec<u8>, departs: SimTime) {
+        self.send_message(from, to, bytes, departs, false);
+    }
+
+    fn send_message(&mut self, from: NodeIndex, to: NodeIndex, bytes: Vec<u8>, departs: SimTime, app: bool) {
         let msg = self.next_msg;
         self.next_msg += 1;
         let bytes: Arc<[u8]> = bytes.into();
@@ -820,8 +888,8 @@ impl Simulation {
         let size = bytes.len();
         match self.network.transmit(departs, from, to, size) {
             Transit::Lost => self.drop_message(msg, from, to, DropReason::Lost),
-            Transit::Arrives { at, earliest } => self.queue.push(at, Pending::Arrive(InFlight { id: msg, from, to, bytes, earliest })),
-            Transit::Delivers { at } => self.queue.push(at, Pending::Deliver(InFlight { id: msg, from, to, bytes, earliest: at })),
+            Transit::Arrives { at, earliest } => self.queue.push(at, Pending::Arrive(InFlight { id: msg, from, to, bytes, earliest, app })),
+            Transit::Delivers { at } => self.queue.push(at, Pending::Deliver(InFlight { id: msg, from, to, bytes, earliest: at, app })),
         }
     }
 

@@ -341,6 +341,7 @@ impl WasmNode {
                     Operation::Announce { key } => self.discovery.as_ref().ok_or_else(missing)?.call_announce(store, op, key),
                     Operation::FindProviders { key } => self.discovery.as_ref().ok_or_else(missing)?.call_find_providers(store, op, key),
                     Operation::Propose { value } => self.consensus.as_ref().ok_or_else(missing)?.call_propose(store, op, value),
+                    Operation::App(_) => Err(wasmtime::format_err!("application operations are not for the peer")),
                 }
             }
         }
