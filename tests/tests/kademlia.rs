@@ -82,6 +82,7 @@ fn lookups_record_their_steps() {
     // Every answer carries the shortlist as it converges: at most k nodes.
     for s in steps.iter().filter(|s| s.kind == "answer") {
         assert!(s.nodes("shortlist").unwrap().len() <= 20);
+        assert!(s.nodes("returned").unwrap().len() <= 20, "an answer holds at most k contacts");
         assert!(s.u64("round").unwrap() >= 1);
     }
 }
@@ -212,4 +213,27 @@ fn lookup_hops_grow_logarithmically_from_1000_to_10000_nodes() {
     let small = mean_hops(&lookup_run(1_000, 500));
     let large = mean_hops(&lookup_run(10_000, 500));
     check_logarithmic((1_000, small), (10_000, large));
+}
+
+/// Values expire after `expire_ms` unless their publisher republishes them
+/// every `republish_ms`.
+fn value_found_after_expiry(republish_ms: u64) -> bool {
+    let config = Record::new("config").with("expire_ms", 4_000u64).with("republish_ms", republish_ms).with("trace", false);
+    let (b, joined) = network(100, 4, config);
+    let k = key(4, 0, 20);
+    let b = b.operation(joined, 7, Operation::Put { key: k.clone(), value: b"ephemeral".to_vec() }).operation(
+        joined + SimDuration::from_secs(10),
+        55,
+        Operation::Get { key: k },
+    );
+    let mut sim = b.build().unwrap();
+    sim.run_until(joined + SimDuration::from_secs(15)).unwrap();
+    let get = sim.operations().iter().find(|o| matches!(o.operation, Operation::Get { .. })).unwrap();
+    get.outcome.as_ref().expect("the get completes").ok
+}
+
+#[test]
+fn values_expire_unless_republished() {
+    assert!(!value_found_after_expiry(3_600_000), "a value outlived its 4 s expiry without republishing");
+    assert!(value_found_after_expiry(1_000), "a value republished every second was lost");
 }

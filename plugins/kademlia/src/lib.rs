@@ -309,7 +309,7 @@ impl Node {
                                 .with("round", u64::from(round))
                                 .with("from", Value::Node(call.to))
                                 .with("kind", r.kind.clone())
-                                .with("returned", nodes.len() as u64)
+                                .with("returned", Value::Nodes(nodes.to_vec()))
                                 .with("shortlist", Value::Nodes(head))
                         });
                     }
