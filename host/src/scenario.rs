@@ -173,7 +173,7 @@ struct GroupSection {
     #[serde(default)]
     download: Bandwidth,
     #[serde(default)]
-    bootstrap: BootstrapSection,
+    bootstrap: Bootstrap,
     #[serde(default)]
     start: Option<SimDuration>,
     #[serde(default)]
@@ -183,20 +183,6 @@ struct GroupSection {
     memory_limit: Option<Spanned<String>>,
     cpu_ns_per_fuel: Option<Spanned<f64>>,
     config: Option<Spanned<toml::Table>>,
-}
-
-#[derive(Debug, Default, Deserialize)]
-#[serde(tag = "strategy", rename_all = "kebab-case", deny_unknown_fields)]
-enum BootstrapSection {
-    None,
-    #[default]
-    First,
-    Random {
-        count: usize,
-    },
-    Previous {
-        count: usize,
-    },
 }
 
 #[derive(Debug, Deserialize)]
@@ -523,12 +509,7 @@ impl Scenario {
             spec.start = SimTime::ZERO + g.start.unwrap_or_default();
             spec.join_interval = g.join_interval.unwrap_or_default();
             spec.cpu_ns_per_fuel = g.cpu_ns_per_fuel.as_ref().map(|c| *c.get_ref());
-            spec.bootstrap = match g.bootstrap {
-                BootstrapSection::None => Bootstrap::None,
-                BootstrapSection::First => Bootstrap::First,
-                BootstrapSection::Random { count } => Bootstrap::Random { count },
-                BootstrapSection::Previous { count } => Bootstrap::Previous { count },
-            };
+            spec.bootstrap = g.bootstrap.clone();
             b = b.group(spec);
         }
         // Links: matrix by region, then explicit overrides.

@@ -50,8 +50,10 @@ impl std::fmt::Debug for PeerSource {
     }
 }
 
-/// Which contacts a node is given to join the network.
-#[derive(Clone, Debug, PartialEq, Eq, Default)]
+/// Which contacts a node is given to join the network. In scenario files:
+/// `bootstrap = { strategy = "random", count = 3 }`.
+#[derive(Clone, Debug, PartialEq, Eq, Default, serde::Deserialize)]
+#[serde(tag = "strategy", rename_all = "kebab-case", deny_unknown_fields)]
 pub enum Bootstrap {
     /// None.
     None,

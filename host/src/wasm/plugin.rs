@@ -175,14 +175,10 @@ impl Plugin {
     /// Whether the component exports an interface: "peer", "routing",
     /// "discovery" or "consensus".
     pub fn exports(&self, interface: &str) -> bool {
-        match interface {
-            "peer" => true,
-            "routing" => self.routing.is_some(),
-            "discovery" => self.discovery.is_some(),
-            "consensus" => self.consensus.is_some(),
-            "observable" => self.observable.is_some(),
-            _ => false,
-        }
+        exports_interface(
+            interface,
+            [self.routing.is_some(), self.discovery.is_some(), self.consensus.is_some(), self.observable.is_some()],
+        )
     }
 
     /// Creates one node: a fresh store and instance. `wasi_rng` feeds the
@@ -232,6 +228,19 @@ impl Plugin {
             fuel_per_event: self.limits.fuel_per_event,
             scratch: Vec::new(),
         })
+    }
+}
+
+/// Whether `interface` is among the exports; `optional` says which of
+/// routing, discovery, consensus and observable are present (peer always is).
+fn exports_interface(interface: &str, optional: [bool; 4]) -> bool {
+    match interface {
+        "peer" => true,
+        "routing" => optional[0],
+        "discovery" => optional[1],
+        "consensus" => optional[2],
+        "observable" => optional[3],
+        _ => false,
     }
 }
 
@@ -404,14 +413,10 @@ impl PeerRuntime for WasmNode {
     }
 
     fn exports(&self, interface: &str) -> bool {
-        match interface {
-            "peer" => true,
-            "routing" => self.routing.is_some(),
-            "discovery" => self.discovery.is_some(),
-            "consensus" => self.consensus.is_some(),
-            "observable" => self.observable.is_some(),
-            _ => false,
-        }
+        exports_interface(
+            interface,
+            [self.routing.is_some(), self.discovery.is_some(), self.consensus.is_some(), self.observable.is_some()],
+        )
     }
 
     fn inspect(&mut self) -> Option<Result<Vec<u8>, CrashReason>> {
