@@ -3,6 +3,7 @@
 //! Kademlia invariants, and lookup hops grow like log2(N).
 
 use peershare::events::Event;
+use peershare::node::NodeContext;
 use peershare::prelude::*;
 use peershare::sim::OperationRecord;
 use peershare_e2e::kademlia::{key, network, true_closest};
@@ -236,4 +237,77 @@ fn value_found_after_expiry(republish_ms: u64) -> bool {
 fn values_expire_unless_republished() {
     assert!(!value_found_after_expiry(3_600_000), "a value outlived its 4 s expiry without republishing");
     assert!(value_found_after_expiry(1_000), "a value republished every second was lost");
+}
+
+/// A peer that announces itself to every Kademlia node with a PING, then
+/// never answers anything: a contact that has gone away.
+struct Ghost {
+    dht_nodes: NodeIndex,
+}
+
+impl Peer for Ghost {
+    fn init(&mut self, ctx: &mut NodeContext, args: &InitArgs) {
+        for n in 0..self.dht_nodes {
+            ctx.send(n, Record::new("PING").with("rpc", 0u64).with("id", Value::Id(args.id.clone())).encode());
+        }
+    }
+
+    fn on_message(&mut self, _ctx: &mut NodeContext, _from: NodeIndex, _message: &[u8]) {}
+}
+
+#[test]
+fn full_buckets_ping_their_oldest_contact_and_evict_it_only_if_it_is_gone() {
+    const DHT: NodeIndex = 40;
+    let mut dht = GroupSpec::new("dht", DHT as usize, PeerSource::Wasm(Plugin::builtin("kademlia").unwrap()));
+    dht.join_interval = SimDuration::from_millis(1);
+    dht.config = Record::new("config").with("k", 2u64).with("timeout_ms", 300u64).with("trace", false);
+    // Ghosts introduce themselves right after the DHT nodes start, so they
+    // are the oldest contacts of many buckets.
+    let mut ghosts = GroupSpec::new("ghosts", 8, PeerSource::native(|_| Ghost { dht_nodes: DHT }));
+    ghosts.start = SimTime(45_000_000);
+    ghosts.bootstrap = Bootstrap::None;
+    let mut sim = SimulationBuilder::new(21)
+        .id_bits(8)
+        .group(dht)
+        .group(ghosts)
+        .default_link(LinkModel { latency: LatencyModel::constant(SimDuration::from_millis(20)), loss: 0.0 })
+        .build()
+        .unwrap();
+    sim.run_until(SimTime(10_000_000_000)).unwrap();
+    let is_ghost = |n: NodeIndex| n >= DHT;
+    let (mut kept, mut evicted) = (0, 0);
+    for e in sim.events().events() {
+        let Event::Log { text, .. } = &e.event else { continue };
+        let node = |prefix: &str| text.strip_prefix(prefix).and_then(|t| t.split(' ').next()).and_then(|n| n.parse::<NodeIndex>().ok());
+        if let Some(n) = node("kept n") {
+            assert!(!is_ghost(n), "ghost n{n} was kept although it never answers");
+            kept += 1;
+        }
+        if let Some(n) = node("evicted n") {
+            assert!(is_ghost(n), "node n{n} was evicted although it answers");
+            evicted += 1;
+        }
+    }
+    println!("evictions: {evicted} ghosts evicted, {kept} live contacts kept");
+    assert!(evicted > 0 && kept > 0, "both cases happen: {evicted} evicted, {kept} kept");
+}
+
+/// FIND_NODE messages sent between 3 s and 10 s after a quiet network of 50
+/// nodes has joined.
+fn find_nodes_after_join(refresh_ms: u64) -> usize {
+    let (b, joined) = network(50, 8, Record::new("config").with("refresh_ms", refresh_ms).with("trace", false));
+    let mut sim = b.build().unwrap();
+    let (from, to) = (joined + SimDuration::from_secs(3), joined + SimDuration::from_secs(10));
+    sim.run_until(to).unwrap();
+    sim.events()
+        .events()
+        .iter()
+        .filter(|e| e.time >= from && matches!(&e.event, Event::Sent { bytes, .. } if Record::decode(bytes).unwrap().kind == "FIND_NODE"))
+        .count()
+}
+
+#[test]
+fn idle_buckets_are_refreshed_periodically() {
+    assert_eq!(find_nodes_after_join(3_600_000), 0, "a quiet network with hourly refresh sends no lookups");
+    assert!(find_nodes_after_join(2_000) > 50, "with a 2 s refresh interval, idle buckets are looked up again");
 }

@@ -272,13 +272,19 @@ impl Node {
         let Some(call) = self.rpcs.remove(&rpc) else { return };
         if reply.is_some() {
             host::cancel_timer(call.timer);
-        } else {
+        } else if !matches!(call.purpose, Purpose::EvictionPing { .. }) {
             self.table.remove(call.to, &call.to_id);
         }
         match call.purpose {
             Purpose::EvictionPing { bucket } => match reply {
-                Some(_) => self.table.eviction_cancelled(bucket),
-                None => self.table.evict(bucket, call.to),
+                Some(_) => {
+                    host::log(Level::Debug, &format!("kept n{} in bucket {bucket}: it answered", call.to));
+                    self.table.eviction_cancelled(bucket);
+                }
+                None => {
+                    host::log(Level::Debug, &format!("evicted n{} from bucket {bucket}: no answer", call.to));
+                    self.table.evict(bucket, call.to);
+                }
             },
             Purpose::Store { batch } => self.store_answered(batch, call.to, reply.is_some_and(|r| r.kind == "STORED")),
             Purpose::Lookup { lookup } => {
