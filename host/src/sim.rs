@@ -589,6 +589,16 @@ impl Simulation {
                 self.nodes.len()
             )));
         }
+        if let Operation::App(request) = &operation {
+            match &self.app {
+                None => {
+                    return Err(SimError::Setup(format!("operation {:?} needs a host-side application, and none was added", request.kind)));
+                }
+                Some(app) => {
+                    app.check_request(request).map_err(|e| SimError::Setup(format!("operation {:?} at node {node}: {e}", request.kind)))?
+                }
+            }
+        }
         let at = at.max(self.now);
         let op = self.operations.len() as OpId;
         self.operations.push(OperationRecord { op, node, operation, issued_at: at, outcome: None, started_by_app: false });

@@ -121,3 +121,21 @@ fn the_file_sharing_example_downloads_everything_and_avoids_the_liars() {
     }
     assert!(corrupt > 0, "the liars were never asked");
 }
+
+#[test]
+fn application_operations_are_checked_when_scheduled() {
+    let group = || GroupSpec::new("dht", 3, PeerSource::Wasm(Plugin::builtin("kademlia").unwrap()));
+    let download = |file: &str| Operation::App(Record::new("download").with("file", file));
+    let err = SimulationBuilder::new(1).group(group()).operation(SimTime(0), 0, download("small")).build().err().unwrap().to_string();
+    assert!(err.contains("needs a host-side application"), "{err}");
+    let config = FileSharingConfig { files: files(), ..FileSharingConfig::default() };
+    let err = SimulationBuilder::new(1)
+        .group(group())
+        .application(move || FileSharing::new(config.clone(), 1))
+        .operation(SimTime(0), 1, download("nonexistent"))
+        .build()
+        .err()
+        .unwrap()
+        .to_string();
+    assert!(err.contains("node 1") && err.contains("no file is named \"nonexistent\""), "{err}");
+}
