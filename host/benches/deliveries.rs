@@ -1,8 +1,8 @@
 //! Messages delivered per second through WebAssembly handlers.
 //!
-//! Each iteration runs one second of virtual time of a push-pull ping
-//! workload (every node PINGs a random known peer once a second and gets a
-//! PONG back) on the student template plugin, with the event log off.
+//! Each iteration runs one second of virtual time of push-pull gossip (the
+//! `gossip` plugin: every node pushes to a random known peer once a second
+//! and gets a reply), with the event log off.
 //! Criterion reports the throughput in deliveries per second.
 //!
 //! ```sh
@@ -12,20 +12,12 @@
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 use peershare::prelude::*;
 
+mod gossip_network;
+use gossip_network::gossip_network;
+
 fn network(nodes: usize) -> Simulation {
-    let mut group = GroupSpec::new("peers", nodes, PeerSource::Wasm(Plugin::builtin("template").expect("built-in")));
-    group.bootstrap = Bootstrap::Random { count: 8 };
-    group.config = Record::new("config").with("interval_ms", 1000u64);
-    group.join_interval = SimDuration(1_000_000_000 / nodes as u64);
-    let mut sim = SimulationBuilder::new(1)
-        .group(group)
-        .default_link(LinkModel {
-            latency: LatencyModel::Uniform { min: SimDuration::from_millis(10), max: SimDuration::from_millis(90) },
-            loss: 0.0,
-        })
-        .record_events(false)
-        .build()
-        .expect("the benchmark network builds");
+    let plugin = Plugin::builtin("gossip").expect("built-in");
+    let mut sim = gossip_network(plugin, nodes).build().expect("the benchmark network builds");
     sim.run_for(SimDuration::from_secs(2)).expect("warm-up runs");
     sim
 }

@@ -13,6 +13,10 @@
 
 use peershare::prelude::*;
 
+#[path = "../benches/gossip_network.rs"]
+mod gossip_network;
+use gossip_network::gossip_network;
+
 /// The plugin measured: push-pull gossip.
 const PLUGIN: &str = "gossip";
 use std::time::Instant;
@@ -36,19 +40,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     for n in sizes {
         let rss_before = resident_bytes();
         let maps_before = mappings();
-        let mut group = GroupSpec::new("peers", n, PeerSource::Wasm(plugin.clone()));
-        group.bootstrap = Bootstrap::Random { count: 8 };
-        group.config = Record::new("config").with("interval_ms", 1000u64);
-        group.join_interval = SimDuration(1_000_000_000 / n as u64);
         let started = Instant::now();
-        let mut sim = SimulationBuilder::new(1)
-            .group(group)
-            .default_link(LinkModel {
-                latency: LatencyModel::Uniform { min: SimDuration::from_millis(10), max: SimDuration::from_millis(90) },
-                loss: 0.0,
-            })
-            .record_events(false)
-            .build()?;
+        let mut sim = gossip_network(plugin.clone(), n).build()?;
         let create = started.elapsed();
         let rss_nodes = resident_bytes().saturating_sub(rss_before);
         let maps_per_node = (mappings() - maps_before) as f64 / n as f64;

@@ -549,7 +549,7 @@ impl Simulation {
                     slot.alive = false;
                     slot.timers.clear();
                     slot.crash = Some(reason.clone());
-                    self.log.push(self.now, Event::Crashed { node, reason });
+                    self.log.record(self.now, || Event::Crashed { node, reason });
                     return None;
                 }
                 None => {}
@@ -689,7 +689,7 @@ impl Simulation {
             Pending::Start { node } => {
                 let args = self.init_args[node as usize].clone();
                 self.nodes[node as usize].started = true;
-                self.log.push(self.now, Event::NodeStarted { node });
+                self.log.record(self.now, || Event::NodeStarted { node });
                 self.dispatch(node, Input::Init(&args));
             }
             Pending::Arrive(msg) => {
@@ -700,7 +700,7 @@ impl Simulation {
             Pending::Timer { node, timer, tag } => {
                 let slot = &mut self.nodes[node as usize];
                 if slot.alive && slot.timers.remove(&timer) {
-                    self.log.push(self.now, Event::TimerFired { node, timer, tag });
+                    self.log.record(self.now, || Event::TimerFired { node, timer, tag });
                     self.dispatch(node, Input::Timer { tag });
                 }
             }
@@ -721,7 +721,7 @@ impl Simulation {
             return;
         }
         self.metrics.on_delivered(&msg.bytes);
-        self.log.push(self.now, Event::Delivered { msg: msg.id, from: msg.from, to: msg.to });
+        self.log.record(self.now, || Event::Delivered { msg: msg.id, from: msg.from, to: msg.to });
         if msg.app {
             let record = Record::decode(&msg.bytes).expect("application messages are encoded by the host");
             self.run_app(|app, ctx| app.on_message(ctx, msg.to, msg.from, &record));
@@ -734,7 +734,7 @@ impl Simulation {
         let rec = &self.operations[op as usize];
         let node = rec.node;
         let operation = rec.operation.clone();
-        self.log.push(self.now, Event::OperationStarted { op, node, kind: operation.kind().to_string() });
+        self.log.record(self.now, || Event::OperationStarted { op, node, kind: operation.kind().to_string() });
         let slot = &self.nodes[node as usize];
         let failure = if !slot.alive {
             Some("the node has crashed".to_string())
@@ -787,7 +787,7 @@ impl Simulation {
             slot.alive = false;
             slot.timers.clear();
             slot.crash = Some(reason.clone());
-            self.log.push(self.now, Event::Crashed { node, reason });
+            self.log.record(self.now, || Event::Crashed { node, reason });
         }
     }
 
@@ -811,20 +811,20 @@ impl Simulation {
                 Effect::CancelTimer { timer } => {
                     self.nodes[node as usize].timers.remove(&timer);
                 }
-                Effect::Log { level, text } => self.log.push(self.now, Event::Log { node, level, text }),
-                Effect::Output { stream, text } => self.log.push(self.now, Event::Output { node, stream, text }),
+                Effect::Log { level, text } => self.log.record(self.now, || Event::Log { node, level, text }),
+                Effect::Output { stream, text } => self.log.record(self.now, || Event::Output { node, stream, text }),
                 Effect::PublishState(state) => {
                     let state: Arc<[u8]> = state.into();
                     self.nodes[node as usize].state = Some(state.clone());
-                    self.log.push(self.now, Event::StatePublished { node, state });
+                    self.log.record(self.now, || Event::StatePublished { node, state });
                 }
                 Effect::Complete { op, ok, result } => self.complete(node, op, ok, result),
-                Effect::Trace { op, step } => self.log.push(self.now, Event::Trace { op, node, step: step.into() }),
-                Effect::Committed { index, value } => self.log.push(self.now, Event::Committed { node, index, value: value.into() }),
+                Effect::Trace { op, step } => self.log.record(self.now, || Event::Trace { op, node, step: step.into() }),
+                Effect::Committed { index, value } => self.log.record(self.now, || Event::Committed { node, index, value: value.into() }),
             }
         }
         if discarded > 0 {
-            self.log.push(self.now, Event::SendLimitExceeded { node, discarded });
+            self.log.record(self.now, || Event::SendLimitExceeded { node, discarded });
         }
     }
 
@@ -836,7 +836,7 @@ impl Simulation {
             Some(_) => None,
         };
         if let Some(text) = problem {
-            self.log.push(self.now, Event::Log { node, level: crate::node::Level::Warn, text });
+            self.log.record(self.now, || Event::Log { node, level: crate::node::Level::Warn, text });
             return;
         }
         let rec = &mut self.operations[op as usize];
@@ -844,7 +844,7 @@ impl Simulation {
         rec.outcome = Some(OperationOutcome { at: self.now, ok, result: result.clone() });
         let latency = self.now.since(rec.issued_at);
         let for_app = rec.started_by_app;
-        self.log.push(self.now, Event::OperationCompleted { op, node, ok, latency, result: result.clone() });
+        self.log.record(self.now, || Event::OperationCompleted { op, node, ok, latency, result: result.clone() });
         if for_app {
             let record = Record::decode(&result).unwrap_or_else(|_| Record::new("undecodable"));
             self.run_app(|app, ctx| app.on_peer_complete(ctx, node, op, ok, &record));
@@ -883,7 +883,7 @@ impl Simulation {
         self.next_msg += 1;
         let bytes: Arc<[u8]> = bytes.into();
         self.metrics.on_sent(&bytes);
-        self.log.push(self.now, Event::Sent { msg, from, to, bytes: bytes.clone() });
+        self.log.record(self.now, || Event::Sent { msg, from, to, bytes: bytes.clone() });
         let problem = if to as usize >= self.nodes.len() {
             Some(DropReason::NoSuchNode)
         } else if bytes.len() > self.limits.max_message_bytes {
@@ -907,6 +907,6 @@ impl Simulation {
 
     fn drop_message(&mut self, msg: MessageId, from: NodeIndex, to: NodeIndex, reason: DropReason) {
         self.metrics.on_dropped(reason.name());
-        self.log.push(self.now, Event::Dropped { msg, from, to, reason });
+        self.log.record(self.now, || Event::Dropped { msg, from, to, reason });
     }
 }
