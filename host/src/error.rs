@@ -57,6 +57,9 @@ pub enum SimError {
     /// The simulation's configuration is inconsistent.
     #[error("invalid simulation setup: {0}")]
     Setup(String),
+    /// A fault is invalid for this simulation.
+    #[error(transparent)]
+    Fault(#[from] crate::fault::FaultError),
     /// A scenario file is malformed.
     #[error(transparent)]
     Scenario(#[from] crate::scenario::ScenarioError),

@@ -5,6 +5,7 @@
 //! log, byte for byte, when written as JSON Lines.
 
 use crate::NodeIndex;
+use crate::fault::FaultId;
 use crate::node::{CrashReason, Level, OpId, OutputStream};
 use crate::time::{SimDuration, SimTime};
 use peershare_wire::{Record, Value};
@@ -31,6 +32,28 @@ pub enum DropReason {
     DestinationCrashed,
     /// The destination node had not started yet when the message arrived.
     DestinationNotStarted,
+    /// Lost to a loss fault.
+    FaultLoss {
+        /// The fault.
+        fault: FaultId,
+    },
+    /// Sender and destination were on different sides of a partition (when
+    /// sent, or when it would have been delivered).
+    Partitioned {
+        /// The partition.
+        fault: FaultId,
+    },
+    /// Not sent by a Byzantine sender.
+    Byzantine {
+        /// The fault.
+        fault: FaultId,
+    },
+    /// The destination was down (crashed by a fault, or gone by churn) when
+    /// the message arrived.
+    DestinationDown {
+        /// The fault that took it down.
+        fault: FaultId,
+    },
 }
 
 impl DropReason {
@@ -43,6 +66,74 @@ impl DropReason {
             DropReason::TooLarge => "too-large",
             DropReason::DestinationCrashed => "destination-crashed",
             DropReason::DestinationNotStarted => "destination-not-started",
+            DropReason::FaultLoss { .. } => "fault-loss",
+            DropReason::Partitioned { .. } => "partitioned",
+            DropReason::Byzantine { .. } => "byzantine",
+            DropReason::DestinationDown { .. } => "destination-down",
+        }
+    }
+
+    /// The fault responsible, if a fault dropped the message.
+    pub fn fault(&self) -> Option<FaultId> {
+        match self {
+            DropReason::FaultLoss { fault }
+            | DropReason::Partitioned { fault }
+            | DropReason::Byzantine { fault }
+            | DropReason::DestinationDown { fault } => Some(*fault),
+            _ => None,
+        }
+    }
+}
+
+/// What a fault did to a message it did not drop.
+#[derive(Clone, Debug, PartialEq)]
+pub enum FaultAction {
+    /// Delivered later by this much (a delay fault, or a Byzantine sender).
+    Delayed {
+        /// The extra latency.
+        by: SimDuration,
+    },
+    /// Held back by this much by a reordering fault.
+    Held {
+        /// The extra latency.
+        by: SimDuration,
+    },
+    /// Its latency was drawn from the fault's model.
+    LatencyReplaced,
+    /// A copy was made; the copy is message `copy`.
+    Duplicated {
+        /// The copy's id.
+        copy: MessageId,
+    },
+    /// Fields were corrupted; `bytes` is what was delivered.
+    Corrupted {
+        /// The fields changed.
+        fields: Vec<String>,
+        /// The altered message.
+        bytes: Arc<[u8]>,
+    },
+    /// Contacts were pointed at colluders; `bytes` is what was delivered.
+    Eclipsed {
+        /// How many node indices were replaced.
+        replaced: u32,
+        /// The altered message.
+        bytes: Arc<[u8]>,
+    },
+    /// It crossed a throttled link.
+    Throttled,
+}
+
+impl FaultAction {
+    /// The action's name in the log.
+    pub fn name(&self) -> &'static str {
+        match self {
+            FaultAction::Delayed { .. } => "delayed",
+            FaultAction::Held { .. } => "held",
+            FaultAction::LatencyReplaced => "latency-replaced",
+            FaultAction::Duplicated { .. } => "duplicated",
+            FaultAction::Corrupted { .. } => "corrupted",
+            FaultAction::Eclipsed { .. } => "eclipsed",
+            FaultAction::Throttled => "throttled",
         }
     }
 }
@@ -166,6 +257,54 @@ pub enum Event {
         /// The step record (canonical encoding).
         step: Arc<[u8]>,
     },
+    /// A fault started acting.
+    FaultStarted {
+        /// The fault.
+        fault: FaultId,
+        /// Its label, if it has one.
+        name: Option<String>,
+        /// Its kind ("loss", "crash", ...).
+        kind: &'static str,
+        /// The nodes it affects (node faults and churn) or the nodes of a
+        /// partition's named sides; empty for link faults.
+        nodes: Vec<NodeIndex>,
+    },
+    /// A fault's parameters were changed while it acted.
+    FaultChanged {
+        /// The fault.
+        fault: FaultId,
+    },
+    /// A fault stopped acting (its duration elapsed, or it was cleared).
+    FaultEnded {
+        /// The fault.
+        fault: FaultId,
+    },
+    /// A fault took a node down (a crash, or a churn departure): it sends
+    /// and receives nothing and no timer fires until it is back.
+    NodeDown {
+        /// The node.
+        node: NodeIndex,
+        /// The fault.
+        fault: FaultId,
+    },
+    /// A node a fault took down is back.
+    NodeUp {
+        /// The node.
+        node: NodeIndex,
+        /// The fault.
+        fault: FaultId,
+        /// Whether it resumed with its memory (or restarted afresh).
+        state_kept: bool,
+    },
+    /// A fault delayed, duplicated or altered a message.
+    MessageFaulted {
+        /// The message.
+        msg: MessageId,
+        /// The fault.
+        fault: FaultId,
+        /// What it did.
+        action: FaultAction,
+    },
     /// A consensus peer committed an entry.
     Committed {
         /// The node.
@@ -175,6 +314,23 @@ pub enum Event {
         /// The value.
         value: Arc<[u8]>,
     },
+}
+
+/// Events of faults and of the nodes they take down and bring back.
+impl Event {
+    /// The fault this event is about or was caused by, if any.
+    pub fn fault(&self) -> Option<FaultId> {
+        match self {
+            Event::FaultStarted { fault, .. }
+            | Event::FaultChanged { fault }
+            | Event::FaultEnded { fault }
+            | Event::NodeDown { fault, .. }
+            | Event::NodeUp { fault, .. }
+            | Event::MessageFaulted { fault, .. } => Some(*fault),
+            Event::Dropped { reason, .. } => reason.fault(),
+            _ => None,
+        }
+    }
 }
 
 /// An event with its place in the run.
@@ -268,7 +424,37 @@ fn event_fields(event: &Event) -> (&'static str, Vec<(&'static str, Json)>) {
         ),
         Event::Delivered { msg, from, to } => ("delivered", vec![("msg", json!(msg)), ("from", json!(from)), ("to", json!(to))]),
         Event::Dropped { msg, from, to, reason } => {
-            ("dropped", vec![("msg", json!(msg)), ("from", json!(from)), ("to", json!(to)), ("reason", json!(reason.name()))])
+            let mut fields = vec![("msg", json!(msg)), ("from", json!(from)), ("to", json!(to)), ("reason", json!(reason.name()))];
+            if let Some(fault) = reason.fault() {
+                fields.push(("fault", json!(fault)));
+            }
+            ("dropped", fields)
+        }
+        Event::FaultStarted { fault, name, kind, nodes } => {
+            ("fault-started", vec![("fault", json!(fault)), ("name", json!(name)), ("kind", json!(kind)), ("nodes", json!(nodes))])
+        }
+        Event::FaultChanged { fault } => ("fault-changed", vec![("fault", json!(fault))]),
+        Event::FaultEnded { fault } => ("fault-ended", vec![("fault", json!(fault))]),
+        Event::NodeDown { node, fault } => ("node-down", vec![("node", json!(node)), ("fault", json!(fault))]),
+        Event::NodeUp { node, fault, state_kept } => {
+            ("node-up", vec![("node", json!(node)), ("fault", json!(fault)), ("state_kept", json!(state_kept))])
+        }
+        Event::MessageFaulted { msg, fault, action } => {
+            let mut fields = vec![("msg", json!(msg)), ("fault", json!(fault)), ("action", json!(action.name()))];
+            match action {
+                FaultAction::Delayed { by } | FaultAction::Held { by } => fields.push(("by", json!(by.as_nanos()))),
+                FaultAction::Duplicated { copy } => fields.push(("copy", json!(copy))),
+                FaultAction::Corrupted { fields: changed, bytes } => {
+                    fields.push(("fields", json!(changed)));
+                    fields.push(("message", record_json(bytes)));
+                }
+                FaultAction::Eclipsed { replaced, bytes } => {
+                    fields.push(("replaced", json!(replaced)));
+                    fields.push(("message", record_json(bytes)));
+                }
+                FaultAction::LatencyReplaced | FaultAction::Throttled => {}
+            }
+            ("message-faulted", fields)
         }
         Event::SendLimitExceeded { node, discarded } => {
             ("send-limit-exceeded", vec![("node", json!(node)), ("discarded", json!(discarded))])

@@ -169,7 +169,8 @@ enum PeerPurpose {
 const GET_MANIFEST: &str = "fs.get-manifest";
 const MANIFEST: &str = "fs.manifest";
 const GET_CHUNK: &str = "fs.get-chunk";
-const CHUNK: &str = "fs.chunk";
+/// The kind of the message that carries one chunk's bytes (field `data`).
+pub const CHUNK: &str = "fs.chunk";
 const MISSING: &str = "fs.missing";
 
 impl FileSharing {

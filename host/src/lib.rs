@@ -3,6 +3,7 @@
 //!
 //! - [`sim`]: the discrete-event engine ([`Simulation`], [`SimulationBuilder`]).
 //! - [`network`]: latency, loss and bandwidth.
+//! - [`fault`]: failure injection (crashes, churn, partitions, loss, Byzantine peers).
 //! - [`wasm`]: running peers as WebAssembly components ([`wasm::Plugin`]).
 //! - [`node`]: what a peer is to the engine; native Rust peers ([`node::Peer`]).
 //! - [`scenario`]: scenario files (TOML).
@@ -21,6 +22,7 @@ pub mod app;
 pub mod builtin;
 pub mod error;
 pub mod events;
+pub mod fault;
 pub mod fileshare;
 pub mod network;
 pub mod node;
@@ -42,6 +44,7 @@ pub type NodeIndex = u32;
 pub mod prelude {
     pub use crate::NodeIndex;
     pub use crate::error::{PluginError, SimError};
+    pub use crate::fault::{ByzantineAction, Churn, Fault, FaultId, FaultKind, NodeSet, Recovery, SessionDistribution, Target};
     pub use crate::network::{Bandwidth, LatencyModel, LinkModel};
     pub use crate::node::{CrashReason, InitArgs, NodeContext, Operation, Peer};
     pub use crate::scenario::Scenario;

@@ -32,6 +32,12 @@ pub enum Stream {
     /// from [`Stream::Node`] so that library internals never shift the
     /// protocol's draws.
     NodeWasi(u32),
+    /// A node's own stream after its `n`-th restart from scratch (a fault's
+    /// state-losing recovery), so that a new incarnation does not replay
+    /// the draws of the old one.
+    Restart(u32, u32),
+    /// The WASI randomness of a node's `n`-th restart.
+    RestartWasi(u32, u32),
 }
 
 impl Stream {
@@ -45,6 +51,8 @@ impl Stream {
             Stream::Content => 6,
             Stream::Node(i) => (1 << 32) | u64::from(i),
             Stream::NodeWasi(i) => (2 << 32) | u64::from(i),
+            Stream::Restart(i, n) => (3 << 60) | (u64::from(n.min(1 << 27)) << 32) | u64::from(i),
+            Stream::RestartWasi(i, n) => (4 << 60) | (u64::from(n.min(1 << 27)) << 32) | u64::from(i),
         }
     }
 }

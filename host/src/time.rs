@@ -23,6 +23,16 @@ impl SimTime {
     /// The largest representable instant.
     pub const MAX: SimTime = SimTime(u64::MAX);
 
+    /// The instant `n` seconds after the start.
+    pub const fn from_secs(n: u64) -> Self {
+        SimTime(n * 1_000_000_000)
+    }
+
+    /// The instant `n` milliseconds after the start.
+    pub const fn from_millis(n: u64) -> Self {
+        SimTime(n * 1_000_000)
+    }
+
     /// Nanoseconds since the start of the run.
     pub fn as_nanos(self) -> u64 {
         self.0

@@ -116,19 +116,74 @@ impl Network {
 
     /// Hands a message of `size` bytes from `from` to the network at `now`.
     pub fn transmit(&mut self, now: SimTime, from: NodeIndex, to: NodeIndex, size: usize) -> Transit {
-        let (g, h) = (self.group_of[from as usize] as usize, self.group_of[to as usize] as usize);
-        let link = &self.links[g * self.group_count + h];
+        self.transmit_adjusted(now, from, to, size, SimDuration::ZERO, None)
+    }
+
+    /// Like [`Network::transmit`], with `extra` latency added and the
+    /// latency drawn from `latency` instead of the link's model if given
+    /// (what latency faults do).
+    pub fn transmit_adjusted(
+        &mut self,
+        now: SimTime,
+        from: NodeIndex,
+        to: NodeIndex,
+        size: usize,
+        extra: SimDuration,
+        latency: Option<&LatencyModel>,
+    ) -> Transit {
         let start = now.max(self.uplink_free[from as usize]);
         let sent = start + self.uplink[from as usize].transfer_time(size);
         self.uplink_free[from as usize] = sent;
+        self.propagate(start, sent, from, to, extra, latency)
+    }
+
+    /// A copy the network makes of the message `from` has just transmitted
+    /// to `to` (of `size` bytes): it left the uplink with the original and
+    /// takes its own loss and latency draws.
+    pub fn duplicate_last(
+        &mut self,
+        from: NodeIndex,
+        to: NodeIndex,
+        size: usize,
+        extra: SimDuration,
+        latency: Option<&LatencyModel>,
+    ) -> Transit {
+        let sent = self.uplink_free[from as usize];
+        let start = SimTime(sent.0.saturating_sub(self.uplink[from as usize].transfer_time(size).0));
+        self.propagate(start, sent, from, to, extra, latency)
+    }
+
+    fn propagate(
+        &mut self,
+        start: SimTime,
+        sent: SimTime,
+        from: NodeIndex,
+        to: NodeIndex,
+        extra: SimDuration,
+        latency: Option<&LatencyModel>,
+    ) -> Transit {
+        let (g, h) = (self.group_of[from as usize] as usize, self.group_of[to as usize] as usize);
+        let link = &self.links[g * self.group_count + h];
         if link.loss > 0.0 && unit_f64(&mut self.rng) < link.loss {
             return Transit::Lost;
         }
-        let latency = link.latency.sample(&mut self.rng);
+        let latency = latency.unwrap_or(&link.latency).sample(&mut self.rng) + extra;
         match self.downlink[to as usize] {
             Bandwidth::Unlimited => Transit::Delivers { at: sent + latency },
             Bandwidth::BitsPerSecond(_) => Transit::Arrives { at: start + latency, earliest: sent + latency },
         }
+    }
+
+    /// A node's current upload and download capacities.
+    pub fn capacities(&self, node: NodeIndex) -> (Bandwidth, Bandwidth) {
+        (self.uplink[node as usize], self.downlink[node as usize])
+    }
+
+    /// Changes a node's capacities (for messages handed over from now on;
+    /// transfers already booked keep their times).
+    pub fn set_capacities(&mut self, node: NodeIndex, uplink: Bandwidth, downlink: Bandwidth) {
+        self.uplink[node as usize] = uplink;
+        self.downlink[node as usize] = downlink;
     }
 
     /// The first bit of a message of `size` bytes reached `to` at `now`;

@@ -5,14 +5,19 @@
 //! Build one with [`SimulationBuilder`], or from a scenario file with
 //! [`crate::scenario::Scenario`].
 
+mod faults;
+
+use faults::FaultEvent;
+
 use crate::NodeIndex;
 use crate::app::{AppContext, AppEffect, Application};
 use crate::error::SimError;
-use crate::events::{DropReason, Event, EventLog, MessageId};
+use crate::events::{DropReason, Event, EventLog, FaultAction, MessageId};
+use crate::fault::{Fault, FaultId};
 use crate::network::{Bandwidth, LinkModel, Network, Transit};
 use crate::node::{CallCost, Contact, CrashReason, Effect, InitArgs, Input, NodeContext, OpId, Operation, Peer, PeerRuntime};
 use crate::queue::EventQueue;
-use crate::rng::{SeedTree, Stream, below};
+use crate::rng::{SeedTree, SimRng, Stream, below};
 use crate::summary::{LatencyStats, Metrics, OperationStats, Summary};
 use crate::time::{SimDuration, SimTime};
 use crate::wasm::Plugin;
@@ -157,6 +162,7 @@ pub struct SimulationBuilder {
     record_events: bool,
     operations: Vec<(SimTime, NodeIndex, Operation)>,
     application: Option<Arc<dyn Fn() -> Box<dyn Application> + Send + Sync>>,
+    faults: Vec<Fault>,
 }
 
 impl SimulationBuilder {
@@ -172,7 +178,14 @@ impl SimulationBuilder {
             record_events: true,
             operations: Vec::new(),
             application: None,
+            faults: Vec::new(),
         }
+    }
+
+    /// Adds a fault to the timeline (see [`crate::fault`]).
+    pub fn fault(mut self, fault: Fault) -> Self {
+        self.faults.push(fault);
+        self
     }
 
     /// Runs a host-side application (such as [`crate::fileshare::FileSharing`])
@@ -269,12 +282,9 @@ impl SimulationBuilder {
             for j in 0..group.count {
                 let index = network.add_node(g, group.uplink, group.downlink);
                 let ctx = NodeContext::new(index, seeds.stream(Stream::Node(index)));
-                let runtime: Box<dyn PeerRuntime> = match &group.peer {
-                    PeerSource::Wasm(plugin) => Box::new(plugin.instantiate(ctx, seeds.stream(Stream::NodeWasi(index))).map_err(|e| {
-                        SimError::Instantiate { node: index, group: group.name.clone(), plugin: plugin.name().to_string(), message: e }
-                    })?),
-                    PeerSource::Native(make) => Box::new(crate::node::NativeRuntime::new(BoxedPeer(make(index)), ctx)),
-                };
+                let runtime = make_runtime(&group.peer, index, ctx, seeds.stream(Stream::NodeWasi(index))).map_err(|message| {
+                    SimError::Instantiate { node: index, group: group.name.clone(), plugin: group.peer.describe(), message }
+                })?;
                 let bootstrap = bootstrap_contacts(&group.bootstrap, index, total, &ids, &mut topology);
                 starts.push(InitArgs {
                     index,
@@ -296,6 +306,10 @@ impl SimulationBuilder {
                     cpu_ns_per_fuel: group.cpu_ns_per_fuel,
                     busy_until: SimTime::ZERO,
                     fuel: FuelStats::default(),
+                    down: None,
+                    start_due: false,
+                    deferred_timers: Vec::new(),
+                    epoch: 0,
                 });
             }
         }
@@ -315,12 +329,27 @@ impl SimulationBuilder {
             effects: Vec::new(),
             ids,
             app: self.application.as_ref().map(|make| make()),
+            faults: faults::FaultBook::new(seeds.stream(Stream::Faults)),
+            seeds,
+            sources: self.groups.iter().map(|g| g.peer.clone()).collect(),
+            normal_capacity: self.groups.iter().map(|g| (g.uplink, g.downlink)).collect(),
         };
         for (at, node, op) in self.operations {
             sim.schedule_operation(at, node, op)?;
         }
+        for fault in self.faults {
+            sim.add_fault(fault)?;
+        }
         Ok(sim)
     }
+}
+
+/// Creates a node's peer runtime from its group's source.
+fn make_runtime(source: &PeerSource, index: NodeIndex, ctx: NodeContext, wasi: SimRng) -> Result<Box<dyn PeerRuntime>, String> {
+    Ok(match source {
+        PeerSource::Wasm(plugin) => Box::new(plugin.instantiate(ctx, wasi)?),
+        PeerSource::Native(make) => Box::new(crate::node::NativeRuntime::new(BoxedPeer(make(index)), ctx)),
+    })
 }
 
 /// Adapter so a boxed native peer can run in [`crate::node::NativeRuntime`].
@@ -395,9 +424,10 @@ enum Pending {
     Start { node: NodeIndex },
     Arrive(InFlight),
     Deliver(InFlight),
-    Timer { node: NodeIndex, timer: u64, tag: u64 },
+    Timer { node: NodeIndex, timer: u64, tag: u64, epoch: u32 },
     Operation { op: OpId, node: NodeIndex },
     AppTimer { node: NodeIndex, tag: u64 },
+    Fault(FaultEvent),
 }
 
 impl Pending {
@@ -406,7 +436,7 @@ impl Pending {
         match self {
             Pending::Start { node } | Pending::Timer { node, .. } | Pending::Operation { node, .. } => Some(*node),
             Pending::Deliver(m) if !m.app => Some(m.to),
-            Pending::Deliver(_) | Pending::Arrive(_) | Pending::AppTimer { .. } => None,
+            Pending::Deliver(_) | Pending::Arrive(_) | Pending::AppTimer { .. } | Pending::Fault(_) => None,
         }
     }
 }
@@ -422,6 +452,15 @@ struct NodeSlot {
     cpu_ns_per_fuel: Option<f64>,
     busy_until: SimTime,
     fuel: FuelStats,
+    /// The fault that has taken the node down, if any.
+    down: Option<FaultId>,
+    /// The node's start came while it was down.
+    start_due: bool,
+    /// Timers that came due while the node was down.
+    deferred_timers: Vec<(u64, u64)>,
+    /// Incarnation: bumped when the node restarts from scratch, so that the
+    /// old incarnation's timers never fire in the new one.
+    epoch: u32,
 }
 
 /// WebAssembly fuel a node's handlers consumed.
@@ -473,6 +512,8 @@ pub enum NodeStatus {
     Up,
     /// Crashed, with the reason.
     Crashed(CrashReason),
+    /// Taken down by a fault (a crash fault or churn), until it recovers.
+    Down(FaultId),
 }
 
 /// A running simulation. Same seed, same setup: the same events, in the same
@@ -493,6 +534,10 @@ pub struct Simulation {
     effects: Vec<Effect>,
     ids: Vec<Vec<u8>>,
     app: Option<Box<dyn Application>>,
+    faults: faults::FaultBook,
+    seeds: SeedTree,
+    sources: Vec<PeerSource>,
+    normal_capacity: Vec<(Bandwidth, Bandwidth)>,
 }
 
 impl Simulation {
@@ -528,10 +573,11 @@ impl Simulation {
 
     /// Whether a node is running.
     pub fn node_status(&self, node: NodeIndex) -> Option<NodeStatus> {
-        self.nodes.get(node as usize).map(|n| match (&n.crash, n.started) {
-            (Some(reason), _) => NodeStatus::Crashed(reason.clone()),
-            (None, false) => NodeStatus::NotStarted,
-            (None, true) => NodeStatus::Up,
+        self.nodes.get(node as usize).map(|n| match (&n.crash, n.down, n.started) {
+            (Some(reason), _, _) => NodeStatus::Crashed(reason.clone()),
+            (None, Some(fault), _) => NodeStatus::Down(fault),
+            (None, None, false) => NodeStatus::NotStarted,
+            (None, None, true) => NodeStatus::Up,
         })
     }
 
@@ -541,7 +587,7 @@ impl Simulation {
     /// undone); a peer whose `inspect` traps is crashed like any trap.
     pub fn inspect_node(&mut self, node: NodeIndex) -> Option<Record> {
         let slot = self.nodes.get_mut(node as usize)?;
-        if slot.alive && slot.started {
+        if slot.alive && slot.started && slot.down.is_none() {
             slot.runtime.context().set_now(self.now);
             match slot.runtime.inspect() {
                 Some(Ok(bytes)) => return Record::decode(&bytes).ok(),
@@ -687,6 +733,10 @@ impl Simulation {
         }
         match pending {
             Pending::Start { node } => {
+                if self.nodes[node as usize].down.is_some() {
+                    self.nodes[node as usize].start_due = true;
+                    return;
+                }
                 let args = self.init_args[node as usize].clone();
                 self.nodes[node as usize].started = true;
                 self.log.record(self.now, || Event::NodeStarted { node });
@@ -697,24 +747,42 @@ impl Simulation {
                 self.queue.push(at, Pending::Deliver(msg));
             }
             Pending::Deliver(msg) => self.deliver(msg),
-            Pending::Timer { node, timer, tag } => {
+            Pending::Timer { node, timer, tag, epoch } => {
                 let slot = &mut self.nodes[node as usize];
-                if slot.alive && slot.timers.remove(&timer) {
+                if slot.epoch != epoch || !slot.alive {
+                    return;
+                }
+                if slot.down.is_some() {
+                    if slot.timers.contains(&timer) {
+                        slot.deferred_timers.push((timer, tag));
+                    }
+                    return;
+                }
+                if slot.timers.remove(&timer) {
                     self.log.record(self.now, || Event::TimerFired { node, timer, tag });
                     self.dispatch(node, Input::Timer { tag });
                 }
             }
             Pending::Operation { op, .. } => self.start_operation(op),
             Pending::AppTimer { node, tag } => {
-                if self.nodes[node as usize].alive {
+                if self.nodes[node as usize].alive && self.nodes[node as usize].down.is_none() {
                     self.run_app(|app, ctx| app.on_timer(ctx, node, tag));
                 }
             }
+            Pending::Fault(event) => self.fault_event(event),
         }
     }
 
     fn deliver(&mut self, msg: InFlight) {
         let slot = &self.nodes[msg.to as usize];
+        if let Some(fault) = slot.down {
+            self.drop_message(msg.id, msg.from, msg.to, DropReason::DestinationDown { fault });
+            return;
+        }
+        if let Some(fault) = self.faults.in_force.partition_between(msg.from, msg.to) {
+            self.drop_message(msg.id, msg.from, msg.to, DropReason::Partitioned { fault });
+            return;
+        }
         if !slot.alive || !slot.started {
             let reason = if slot.alive { DropReason::DestinationNotStarted } else { DropReason::DestinationCrashed };
             self.drop_message(msg.id, msg.from, msg.to, reason);
@@ -738,6 +806,8 @@ impl Simulation {
         let slot = &self.nodes[node as usize];
         let failure = if !slot.alive {
             Some("the node has crashed".to_string())
+        } else if let Some(fault) = slot.down {
+            Some(format!("the node is down (fault {fault})"))
         } else if !slot.started {
             Some("the node has not started yet".to_string())
         } else if let Operation::App(request) = &operation {
@@ -762,7 +832,7 @@ impl Simulation {
     /// Runs one handler of `node` and carries out its effects.
     fn dispatch(&mut self, node: NodeIndex, input: Input<'_>) {
         let slot = &mut self.nodes[node as usize];
-        if !slot.alive {
+        if !slot.alive || slot.down.is_some() {
             return;
         }
         slot.runtime.context().set_now(self.now);
@@ -805,8 +875,10 @@ impl Simulation {
                     }
                 }
                 Effect::SetTimer { timer, delay, tag } => {
-                    self.nodes[node as usize].timers.insert(timer);
-                    self.queue.push(finished + delay, Pending::Timer { node, timer, tag });
+                    let slot = &mut self.nodes[node as usize];
+                    slot.timers.insert(timer);
+                    let epoch = slot.epoch;
+                    self.queue.push(finished + delay, Pending::Timer { node, timer, tag, epoch });
                 }
                 Effect::CancelTimer { timer } => {
                     self.nodes[node as usize].timers.remove(&timer);
@@ -897,11 +969,55 @@ impl Simulation {
             self.drop_message(msg, from, to, reason);
             return;
         }
-        let size = bytes.len();
-        match self.network.transmit(departs, from, to, size) {
+        if self.faults.in_force.acts_on_messages() {
+            self.send_under_faults(msg, from, to, bytes, departs, app);
+            return;
+        }
+        let transit = self.network.transmit(departs, from, to, bytes.len());
+        self.launch(msg, from, to, bytes, app, transit);
+    }
+
+    /// Puts a message handed to the network into the queue, or records its
+    /// loss.
+    fn launch(&mut self, msg: MessageId, from: NodeIndex, to: NodeIndex, bytes: Arc<[u8]>, app: bool, transit: Transit) {
+        match transit {
             Transit::Lost => self.drop_message(msg, from, to, DropReason::Lost),
             Transit::Arrives { at, earliest } => self.queue.push(at, Pending::Arrive(InFlight { id: msg, from, to, bytes, earliest, app })),
             Transit::Delivers { at } => self.queue.push(at, Pending::Deliver(InFlight { id: msg, from, to, bytes, earliest: at, app })),
+        }
+    }
+
+    /// Sends a message through the faults in force: they may drop it, alter
+    /// it, delay it or copy it, and each such act is logged with the fault.
+    fn send_under_faults(&mut self, msg: MessageId, from: NodeIndex, to: NodeIndex, bytes: Arc<[u8]>, departs: SimTime, app: bool) {
+        let kind = peershare_wire::peek_kind(&bytes).unwrap_or("").to_string();
+        let plan = self.faults.in_force.plan(from, to, &bytes, &kind, self.nodes.len() as u32, &mut self.faults.rng);
+        if let Some(reason) = plan.drop {
+            for (fault, action) in plan.notes {
+                self.log.record(self.now, || Event::MessageFaulted { msg, fault, action });
+            }
+            self.drop_message(msg, from, to, reason);
+            return;
+        }
+        let bytes: Arc<[u8]> = plan.bytes.map_or(bytes, Into::into);
+        for (fault, action) in plan.notes {
+            self.log.record(self.now, || Event::MessageFaulted { msg, fault, action });
+        }
+        let latency = plan.latency.as_ref();
+        let transit = self.network.transmit_adjusted(departs, from, to, bytes.len(), plan.extra, latency);
+        self.launch(msg, from, to, bytes.clone(), app, transit);
+        for (fault, resent) in plan.copies {
+            let copy = self.next_msg;
+            self.next_msg += 1;
+            self.log.record(self.now, || Event::MessageFaulted { msg, fault, action: FaultAction::Duplicated { copy } });
+            self.metrics.on_sent(&bytes);
+            self.log.record(self.now, || Event::Sent { msg: copy, from, to, bytes: bytes.clone() });
+            let transit = if resent {
+                self.network.transmit_adjusted(departs, from, to, bytes.len(), plan.extra, latency)
+            } else {
+                self.network.duplicate_last(from, to, bytes.len(), plan.extra, latency)
+            };
+            self.launch(copy, from, to, bytes.clone(), app, transit);
         }
     }
 

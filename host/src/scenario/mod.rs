@@ -53,7 +53,11 @@
 //! node = 0
 //! ```
 //!
+//! Faults follow in `[[faults]]` tables; see [`faults`] for their format.
+//!
 //! Errors name the file, the line and the field.
+
+pub mod faults;
 
 use crate::NodeIndex;
 use crate::error::SimError;
@@ -117,6 +121,8 @@ struct File {
     #[serde(default)]
     workload: Vec<Spanned<WorkloadSection>>,
     file_sharing: Option<Spanned<FileSharingSection>>,
+    #[serde(default)]
+    faults: Vec<Spanned<faults::FaultSection>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -404,7 +410,22 @@ impl Scenario {
         if let Some(fs) = &f.file_sharing {
             self.file_sharing_config(fs)?;
         }
+        self.faults()?;
         Ok(())
+    }
+
+    /// The scenario's fault timeline.
+    pub fn faults(&self) -> Result<Vec<crate::fault::Fault>, ScenarioError> {
+        let groups: Vec<(String, usize)> = self.file.groups.iter().map(|g| (g.name.get_ref().clone(), g.count)).collect();
+        let mut out = Vec::new();
+        for (i, section) in self.file.faults.iter().enumerate() {
+            let fault = section.get_ref().to_fault(&groups).map_err(|(field, message)| {
+                let field = if field.is_empty() { format!("faults[{i}]") } else { format!("faults[{i}].{field}") };
+                self.invalid(section.span().start, field, message)
+            })?;
+            out.push(fault);
+        }
+        Ok(out)
     }
 
     fn file_sharing_config(&self, section: &Spanned<FileSharingSection>) -> Result<crate::fileshare::FileSharingConfig, ScenarioError> {
@@ -553,6 +574,9 @@ impl Scenario {
             let config = self.file_sharing_config(fs)?;
             let seed = self.seed;
             b = b.application(move || crate::fileshare::FileSharing::new(config.clone(), seed));
+        }
+        for fault in self.faults()? {
+            b = b.fault(fault);
         }
         Ok(b)
     }

@@ -1,0 +1,314 @@
+//! The `[[faults]]` timeline of a scenario file.
+//!
+//! ```toml
+//! [[faults]]
+//! name = "split"                   # optional label
+//! at = "60s"                       # start
+//! duration = "30s"                 # optional; default: until the end of the run
+//! target = { group = "peers", fraction = 0.2 }   # nodes, ids, group(s), fraction, count
+//! # target = { from = { group = "a" }, to = { group = "b" }, symmetric = true }  # links
+//! # and exactly one of:
+//! delay = { added = "100ms", jitter = "20ms" }
+//! # latency = { model = "constant", value = "500ms" }
+//! # loss = { rate = 0.2 }
+//! # duplicate = { rate = 0.1 }
+//! # reorder = { rate = 0.3, window = "50ms" }
+//! # throttle = { upload = "1Mbps", download = "2Mbps" }
+//! # crash = { recovery = "keep-state" }          # or "lose-state"
+//! # partition = { sides = [{ group = "east" }], one_way = false }
+//! # churn = { session = { distribution = "weibull", scale = "10min", shape = 0.5 },
+//! #           downtime = { distribution = "exponential", mean = "2min" },  # or arrival_rate = 0.5
+//! #           initially_down = 0.0, keep_state = false }
+//! # byzantine = { action = "drop", kinds = ["PONG"] }
+//! #   actions: drop | delay (by) | duplicate (copies) | corrupt (fields)
+//! #            | eclipse (colluders, fields) | corrupt-chunks
+//! ```
+
+use crate::fault::{ByzantineAction, Churn, Fault, FaultKind, NodeSet, Recovery, SessionDistribution, Target};
+use crate::network::{Bandwidth, LatencyModel};
+use crate::time::{SimDuration, SimTime};
+use serde::Deserialize;
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct FaultSection {
+    name: Option<String>,
+    at: SimDuration,
+    duration: Option<SimDuration>,
+    target: Option<TargetSection>,
+    delay: Option<DelaySection>,
+    latency: Option<LatencyModel>,
+    loss: Option<RateSection>,
+    duplicate: Option<RateSection>,
+    reorder: Option<ReorderSection>,
+    throttle: Option<ThrottleSection>,
+    crash: Option<CrashSection>,
+    partition: Option<PartitionSection>,
+    churn: Option<ChurnSection>,
+    byzantine: Option<ByzantineSection>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct NodeSetSection {
+    #[serde(default)]
+    nodes: Vec<u32>,
+    #[serde(default)]
+    ids: Vec<String>,
+    group: Option<String>,
+    #[serde(default)]
+    groups: Vec<String>,
+    fraction: Option<f64>,
+    count: Option<usize>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct TargetSection {
+    #[serde(default)]
+    nodes: Vec<u32>,
+    #[serde(default)]
+    ids: Vec<String>,
+    group: Option<String>,
+    #[serde(default)]
+    groups: Vec<String>,
+    fraction: Option<f64>,
+    count: Option<usize>,
+    from: Option<NodeSetSection>,
+    to: Option<NodeSetSection>,
+    #[serde(default)]
+    symmetric: bool,
+}
+
+impl TargetSection {
+    fn node_set(&self) -> NodeSetSection {
+        NodeSetSection {
+            nodes: self.nodes.clone(),
+            ids: self.ids.clone(),
+            group: self.group.clone(),
+            groups: self.groups.clone(),
+            fraction: self.fraction,
+            count: self.count,
+        }
+    }
+}
+
+impl NodeSetSection {
+    fn is_empty(&self) -> bool {
+        self.nodes.is_empty()
+            && self.ids.is_empty()
+            && self.group.is_none()
+            && self.groups.is_empty()
+            && self.fraction.is_none()
+            && self.count.is_none()
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct DelaySection {
+    added: SimDuration,
+    #[serde(default)]
+    jitter: SimDuration,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RateSection {
+    rate: f64,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ReorderSection {
+    rate: f64,
+    window: SimDuration,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ThrottleSection {
+    upload: Option<Bandwidth>,
+    download: Option<Bandwidth>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CrashSection {
+    recovery: Recovery,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PartitionSection {
+    sides: Vec<NodeSetSection>,
+    #[serde(default)]
+    one_way: bool,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ChurnSection {
+    session: SessionDistribution,
+    downtime: Option<SessionDistribution>,
+    arrival_rate: Option<f64>,
+    #[serde(default)]
+    initially_down: f64,
+    #[serde(default)]
+    keep_state: bool,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ByzantineSection {
+    action: String,
+    #[serde(default)]
+    kinds: Vec<String>,
+    by: Option<SimDuration>,
+    copies: Option<u32>,
+    #[serde(default)]
+    fields: Vec<String>,
+    colluders: Option<NodeSetSection>,
+}
+
+/// A problem in one fault: the field (relative to the fault) and what is wrong.
+pub(super) type FaultProblem = (String, String);
+
+impl FaultSection {
+    /// The fault this section describes; group names and node indices are
+    /// checked against `groups` (name, size).
+    pub(super) fn to_fault(&self, groups: &[(String, usize)]) -> Result<Fault, FaultProblem> {
+        let problem = |field: &str, message: String| (field.to_string(), message);
+        let total: usize = groups.iter().map(|g| g.1).sum();
+        let set = |s: &NodeSetSection, field: &str| -> Result<NodeSet, FaultProblem> {
+            let mut out =
+                NodeSet { nodes: s.nodes.clone(), groups: s.groups.clone(), fraction: s.fraction, count: s.count, ids: Vec::new() };
+            out.groups.extend(s.group.clone());
+            for id in &s.ids {
+                out.ids.push(super::parse_hex(id).map_err(|m| problem(&format!("{field}.ids"), m))?);
+            }
+            if let Some(g) = out.groups.iter().find(|g| !groups.iter().any(|(n, _)| n == *g)) {
+                return Err(problem(field, format!("no group is named {g:?}")));
+            }
+            if let Some(n) = out.nodes.iter().find(|&&n| n as usize >= total) {
+                return Err(problem(&format!("{field}.nodes"), format!("node {n} does not exist (the scenario has {total} nodes)")));
+            }
+            if let Some(f) = out.fraction
+                && !(0.0..=1.0).contains(&f)
+            {
+                return Err(problem(&format!("{field}.fraction"), format!("a fraction must be within [0, 1], got {f}")));
+            }
+            Ok(out)
+        };
+        let target = match &self.target {
+            None => Target::default(),
+            Some(t) if t.from.is_some() || t.to.is_some() => {
+                let empty = NodeSetSection::default();
+                let from = set(t.from.as_ref().unwrap_or(&empty), "target.from")?;
+                let to = set(t.to.as_ref().unwrap_or(&empty), "target.to")?;
+                if !t.node_set().is_empty() {
+                    return Err(problem(
+                        "target",
+                        "give either nodes (nodes, ids, group, fraction, ...) or links (from, to), not both".into(),
+                    ));
+                }
+                Target::Links { from, to, symmetric: t.symmetric }
+            }
+            Some(t) => {
+                if t.symmetric {
+                    return Err(problem("target.symmetric", "`symmetric` applies to link targets (`from` and `to`)".into()));
+                }
+                Target::Nodes(set(&t.node_set(), "target")?)
+            }
+        };
+        let mut kinds: Vec<(&str, FaultKind)> = Vec::new();
+        if let Some(d) = &self.delay {
+            kinds.push(("delay", FaultKind::Delay { added: d.added, jitter: d.jitter }));
+        }
+        if let Some(model) = &self.latency {
+            kinds.push(("latency", FaultKind::Latency { model: model.clone() }));
+        }
+        if let Some(l) = &self.loss {
+            kinds.push(("loss", FaultKind::Loss { rate: l.rate }));
+        }
+        if let Some(d) = &self.duplicate {
+            kinds.push(("duplicate", FaultKind::Duplicate { rate: d.rate }));
+        }
+        if let Some(r) = &self.reorder {
+            kinds.push(("reorder", FaultKind::Reorder { rate: r.rate, window: r.window }));
+        }
+        if let Some(t) = &self.throttle {
+            kinds.push(("throttle", FaultKind::Throttle { uplink: t.upload, downlink: t.download }));
+        }
+        if let Some(c) = &self.crash {
+            kinds.push(("crash", FaultKind::Crash { recovery: c.recovery }));
+        }
+        if let Some(p) = &self.partition {
+            let mut sides = Vec::new();
+            for (i, s) in p.sides.iter().enumerate() {
+                sides.push(set(s, &format!("partition.sides[{i}]"))?);
+            }
+            kinds.push(("partition", FaultKind::Partition { sides, one_way: p.one_way }));
+        }
+        if let Some(c) = &self.churn {
+            let churn = Churn {
+                session: c.session,
+                downtime: c.downtime,
+                arrival_rate: c.arrival_rate,
+                initially_down: c.initially_down,
+                keep_state: c.keep_state,
+            };
+            kinds.push(("churn", FaultKind::Churn(churn)));
+        }
+        if let Some(b) = &self.byzantine {
+            let action = match b.action.as_str() {
+                "drop" => ByzantineAction::Drop,
+                "delay" => ByzantineAction::Delay {
+                    by: b.by.ok_or_else(|| problem("byzantine.by", "a delaying Byzantine node needs `by = \"DURATION\"`".into()))?,
+                },
+                "duplicate" => ByzantineAction::Duplicate { copies: b.copies.unwrap_or(1) },
+                "corrupt" => ByzantineAction::Corrupt { fields: b.fields.clone() },
+                "eclipse" => {
+                    let colluders = b
+                        .colluders
+                        .as_ref()
+                        .ok_or_else(|| problem("byzantine.colluders", "an eclipse needs `colluders = { ... }`".into()))?;
+                    ByzantineAction::Eclipse { colluders: set(colluders, "byzantine.colluders")?, fields: b.fields.clone() }
+                }
+                "corrupt-chunks" => ByzantineAction::CorruptChunks,
+                other => {
+                    return Err(problem(
+                        "byzantine.action",
+                        format!("unknown action {other:?}; expected drop, delay, duplicate, corrupt, eclipse or corrupt-chunks"),
+                    ));
+                }
+            };
+            kinds.push(("byzantine", FaultKind::Byzantine { action, kinds: b.kinds.clone() }));
+        }
+        let kind = match kinds.len() {
+            1 => kinds.pop().expect("one kind").1,
+            0 => {
+                return Err(problem(
+                    "",
+                    "a fault needs one of delay, latency, loss, duplicate, reorder, throttle, crash, partition, churn or byzantine".into(),
+                ));
+            }
+            _ => {
+                let names: Vec<&str> = kinds.iter().map(|k| k.0).collect();
+                return Err(problem(
+                    "",
+                    format!("a fault has exactly one kind, this one has {}; write one [[faults]] each", names.join(" and ")),
+                ));
+            }
+        };
+        let field = kind.name().to_string();
+        kind.validate().map_err(|m| (field.clone(), m))?;
+        if matches!(target, Target::Links { .. }) && !kind.acts_on_links() {
+            return Err(problem("target", format!("a {field} fault acts on nodes; its target must be a set of nodes, not links")));
+        }
+        if matches!(kind, FaultKind::Partition { .. }) && self.target.is_some() {
+            return Err(problem("target", "a partition's nodes are given by `partition.sides`, not by `target`".into()));
+        }
+        Ok(Fault { name: self.name.clone(), start: SimTime::ZERO + self.at, duration: self.duration, target, kind })
+    }
+}
