@@ -1,6 +1,7 @@
 //! Helpers shared by the end-to-end tests.
 
 pub mod kademlia;
+pub mod messages;
 
 use peershare::prelude::*;
 use std::path::PathBuf;
