@@ -14,6 +14,7 @@ builtins! {
     "gossip" => "peershare_gossip.wasm",
     "hostile" => "peershare_hostile.wasm",
     "kademlia" => "peershare_kademlia.wasm",
+    "kademlia-eclipse" => "peershare_kademlia_eclipse.wasm",
     "template" => "student_peer.wasm",
 }
 

@@ -35,7 +35,7 @@ impl Peer for Pinger {
             self.sent += 1;
             ctx.send_record(
                 to,
-                &Record::new(if self.sent % 2 == 0 { "ping" } else { "pong" }).with("seq", self.sent).with("pad", vec![7u8; 64]),
+                &Record::new(if self.sent.is_multiple_of(2) { "ping" } else { "pong" }).with("seq", self.sent).with("pad", vec![7u8; 64]),
             );
         }
         ctx.set_timer(self.interval, 0);

@@ -204,11 +204,9 @@ impl InForce {
         }
         for f in self.links.iter().filter(|f| f.scope.matches(from, to)) {
             match &f.kind {
-                FaultKind::Loss { rate } => {
-                    if unit_f64(rng) < *rate {
-                        plan.drop = Some(DropReason::FaultLoss { fault: f.id });
-                        return plan;
-                    }
+                FaultKind::Loss { rate } if unit_f64(rng) < *rate => {
+                    plan.drop = Some(DropReason::FaultLoss { fault: f.id });
+                    return plan;
                 }
                 FaultKind::Delay { added, jitter } => {
                     let by = *added + SimDuration::from_secs_f64(unit_f64(rng) * jitter.as_secs_f64());
@@ -219,18 +217,12 @@ impl InForce {
                     plan.latency = Some(model.clone());
                     plan.notes.push((f.id, FaultAction::LatencyReplaced));
                 }
-                FaultKind::Reorder { rate, window } => {
-                    if unit_f64(rng) < *rate {
-                        let by = SimDuration(1 + (unit_f64(rng) * (window.0 - 1) as f64) as u64);
-                        plan.extra = plan.extra + by;
-                        plan.notes.push((f.id, FaultAction::Held { by }));
-                    }
+                FaultKind::Reorder { rate, window } if unit_f64(rng) < *rate => {
+                    let by = SimDuration(1 + (unit_f64(rng) * (window.0 - 1) as f64) as u64);
+                    plan.extra = plan.extra + by;
+                    plan.notes.push((f.id, FaultAction::Held { by }));
                 }
-                FaultKind::Duplicate { rate } => {
-                    if unit_f64(rng) < *rate {
-                        plan.copies.push((f.id, false));
-                    }
-                }
+                FaultKind::Duplicate { rate } if unit_f64(rng) < *rate => plan.copies.push((f.id, false)),
                 _ => {}
             }
         }

@@ -19,7 +19,12 @@
 //! Config: `k` (20), `alpha` (3), `id_bits` (the id length), `timeout_ms`
 //! (1000), `refresh_ms` (3,600,000), `republish_ms` (3,600,000), `expire_ms`
 //! (86,400,000), `trace` (true: record lookup steps of operations).
+//!
+//! Built with the `eclipse` feature (as `plugins/kademlia-eclipse`), the
+//! peer is an eclipse attacker; see `attack.rs`.
 
+#[cfg(feature = "eclipse")]
+mod attack;
 mod id;
 mod lookup;
 mod table;
@@ -328,6 +333,11 @@ impl Node {
     fn handle_request(&mut self, from: u32, msg: &Record) {
         let rpc = msg.u64("rpc").unwrap_or(0);
         let now = host::now();
+        #[cfg(feature = "eclipse")]
+        if let Some(lie) = attack::answer(from, msg, self.cfg.k) {
+            self.reply(from, rpc, lie);
+            return;
+        }
         match msg.kind.as_str() {
             "PING" => self.reply(from, rpc, Record::new("PONG")),
             "FIND_NODE" => {
@@ -437,6 +447,8 @@ impl peer::Guest for Kademlia {
     fn init(args: InitArgs) {
         let config = Record::decode(&args.config).unwrap_or_default();
         let ms = |name: &str, default: u64| config.u64(name).unwrap_or(default) * 1_000_000;
+        #[cfg(feature = "eclipse")]
+        attack::configure(&config, args.index);
         let cfg = Config {
             k: config.u64("k").unwrap_or(20).max(1) as usize,
             alpha: config.u64("alpha").unwrap_or(3).max(1) as usize,
