@@ -104,7 +104,9 @@ fn run(cli: Cli) -> Result<(), SimError> {
         Command::Check { scenario } => {
             let s = Scenario::load(&scenario)?;
             s.build()?;
-            println!("{}: ok ({} nodes, {} of virtual time)", s.origin(), s.node_count(), s.end());
+            let faults = s.faults()?.len();
+            let faults = if faults == 0 { String::new() } else { format!(", {faults} faults") };
+            println!("{}: ok ({} nodes, {} of virtual time{faults})", s.origin(), s.node_count(), s.end());
             Ok(())
         }
         Command::Plugins => {
@@ -205,6 +207,25 @@ fn print_summary(s: &Summary) {
     for (kind, o) in &s.operations {
         let latency = o.latency_ms.as_ref().map(|l| format!(", latency mean {:.1} ms, p99 {:.1} ms", l.mean, l.p99)).unwrap_or_default();
         println!("  operation {kind}: {} issued, {} succeeded ({:.1}%){latency}", o.issued, o.succeeded, 100.0 * o.success_rate);
+    }
+    for f in &s.faults {
+        let name = f.name.as_deref().map(|n| format!(" {n:?}")).unwrap_or_default();
+        let when = match (f.started_s, f.ended_s) {
+            (None, _) => "never started".to_string(),
+            (Some(a), None) => format!("from {a:.1} s on"),
+            (Some(a), Some(b)) => format!("{a:.1} s to {b:.1} s"),
+        };
+        let mut acts = vec![format!("{} dropped", f.dropped), format!("{} altered", f.altered)];
+        if f.nodes > 0 {
+            acts.insert(0, format!("{} nodes", f.nodes));
+        }
+        if f.departures > 0 {
+            acts.push(format!("{} down, {} back", f.departures, f.returns));
+        }
+        println!("  fault {}{name} ({}), {when}: {}", f.id, f.kind, acts.join(", "));
+    }
+    if !s.down.is_empty() {
+        println!("  nodes down at the end: {}", s.down.len());
     }
     if !s.crashed.is_empty() {
         println!("  crashed nodes: {}", s.crashed.len());

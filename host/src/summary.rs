@@ -114,6 +114,35 @@ pub struct Summary {
     pub handler_calls: u64,
     /// The most fuel one handler call consumed.
     pub max_fuel_per_call: u64,
+    /// Nodes a fault had taken down at the end, with the fault.
+    pub down: BTreeMap<u32, u32>,
+    /// What each fault did.
+    pub faults: Vec<FaultSummary>,
+}
+
+/// What one fault did in a run.
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+pub struct FaultSummary {
+    /// The fault's id.
+    pub id: u32,
+    /// Its label.
+    pub name: Option<String>,
+    /// Its kind.
+    pub kind: String,
+    /// When it started (seconds), if it did.
+    pub started_s: Option<f64>,
+    /// When it ended (seconds), if it did.
+    pub ended_s: Option<f64>,
+    /// Nodes it affected (node faults, churn) or in a partition's named sides.
+    pub nodes: usize,
+    /// Messages it dropped (including messages to the nodes it took down).
+    pub dropped: u64,
+    /// Messages it delayed, copied or altered.
+    pub altered: u64,
+    /// Times it took a node down.
+    pub departures: u64,
+    /// Times a node it took down came back.
+    pub returns: u64,
 }
 
 /// Running counters the engine updates as the run goes.

@@ -406,6 +406,18 @@ impl Scenario {
                     check_bytes_spec(s.get_ref()).map_err(|m| self.invalid(s.span().start, field(name), m))?;
                 }
             }
+            if let Some(key) = &w.key {
+                let id_bytes = f.id_bits.div_ceil(8) as usize;
+                let mut probe = SeedTree::new(0).stream(Stream::Workload);
+                let len = key_spec(key.get_ref(), &mut probe, id_bytes).len();
+                if len != id_bytes {
+                    return Err(self.invalid(
+                        key.span().start,
+                        field("key"),
+                        format!("a key must be as long as a node id ({id_bytes} bytes with id_bits = {}), got {len} bytes", f.id_bits),
+                    ));
+                }
+            }
         }
         if let Some(fs) = &f.file_sharing {
             self.file_sharing_config(fs)?;
@@ -628,7 +640,7 @@ impl Scenario {
                     }
                     (None, None) => below(&mut rng, u64::from(total)) as u32,
                 };
-                let key = |rng: &mut crate::rng::SimRng| draw(w.key.as_ref(), rng, id_bytes);
+                let key = |rng: &mut crate::rng::SimRng| key_spec(w.key.as_ref().map_or("random", |k| k.get_ref()), rng, id_bytes);
                 let op = match w.op.get_ref().as_str() {
                     "request" => {
                         let mut r =
@@ -665,6 +677,22 @@ fn random_bytes(rng: &mut impl Rng, n: usize) -> Vec<u8> {
 }
 
 /// Bytes from an optional spec; no spec means `random`.
+/// A DHT key from its spec: `text:NAME` is hashed (SHA-256, chained for ids
+/// longer than 256 bits) to the id length, as DHTs derive keys from names;
+/// other specs are taken as they are.
+fn key_spec(spec: &str, rng: &mut impl Rng, id_bytes: usize) -> Vec<u8> {
+    use sha2::{Digest, Sha256};
+    let Some(text) = spec.strip_prefix("text:") else { return bytes_spec(spec, rng, id_bytes) };
+    let mut key = Vec::with_capacity(id_bytes + 32);
+    let mut block = Sha256::digest(text.as_bytes()).to_vec();
+    while key.len() < id_bytes {
+        key.extend_from_slice(&block);
+        block = Sha256::digest(&block).to_vec();
+    }
+    key.truncate(id_bytes);
+    key
+}
+
 fn draw(spec: Option<&Spanned<String>>, rng: &mut impl Rng, default_len: usize) -> Vec<u8> {
     bytes_spec(spec.map_or("random", |s| s.get_ref()), rng, default_len)
 }

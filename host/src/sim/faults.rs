@@ -9,12 +9,15 @@ use crate::fault::runtime::{Byzantine, InForce, LinkFault, Members, Partition, S
 use crate::fault::{ByzantineAction, Churn, Fault, FaultError, FaultId, FaultKind, FaultRecord, FaultStatus, NodeSet, Recovery, Target};
 use crate::node::{CrashReason, NodeContext};
 use crate::rng::{SimRng, Stream, below, open_unit_f64, unit_f64};
+use crate::summary::FaultSummary;
 use crate::time::SimDuration;
 use std::collections::{BTreeMap, BTreeSet};
 
 /// Every fault of a run and the state of those in force.
 pub(super) struct FaultBook {
     records: Vec<FaultRecord>,
+    /// What each fault has done so far.
+    pub(super) counters: Vec<FaultSummary>,
     /// Bumped when a fault is cleared or ends, so that its queued steps lapse.
     generation: Vec<u32>,
     pub(super) in_force: InForce,
@@ -24,7 +27,14 @@ pub(super) struct FaultBook {
 
 impl FaultBook {
     pub(super) fn new(rng: SimRng) -> Self {
-        FaultBook { records: Vec::new(), generation: Vec::new(), in_force: InForce::default(), churn: BTreeMap::new(), rng }
+        FaultBook {
+            records: Vec::new(),
+            counters: Vec::new(),
+            generation: Vec::new(),
+            in_force: InForce::default(),
+            churn: BTreeMap::new(),
+            rng,
+        }
     }
 }
 
@@ -55,6 +65,7 @@ impl Simulation {
             nodes: Vec::new(),
         });
         self.faults.generation.push(0);
+        self.faults.counters.push(FaultSummary { id, ..FaultSummary::default() });
         self.queue.push(at, Pending::Fault(FaultEvent::Start { fault: id, generation: 0 }));
         Ok(id)
     }
@@ -103,6 +114,23 @@ impl Simulation {
     /// Every fault added so far, by id.
     pub fn faults(&self) -> &[FaultRecord] {
         &self.faults.records
+    }
+
+    /// What each fault has done so far.
+    pub(super) fn fault_summaries(&self) -> Vec<FaultSummary> {
+        self.faults
+            .records
+            .iter()
+            .zip(&self.faults.counters)
+            .map(|(r, c)| FaultSummary {
+                name: r.fault.name.clone(),
+                kind: r.fault.kind.name().to_string(),
+                started_s: r.started_at.map(|t| t.as_secs_f64()),
+                ended_s: r.ended_at.map(|t| t.as_secs_f64()),
+                nodes: r.nodes.len(),
+                ..c.clone()
+            })
+            .collect()
     }
 
     fn check_fault(&self, fault: &Fault, id: FaultId) -> Result<(), FaultError> {
@@ -330,6 +358,7 @@ impl Simulation {
             return false;
         }
         slot.down = Some(fault);
+        self.faults.counters[fault as usize].departures += 1;
         self.log.record(self.now, || Event::NodeDown { node, fault });
         true
     }
@@ -343,6 +372,7 @@ impl Simulation {
             return;
         }
         slot.down = None;
+        self.faults.counters[fault as usize].returns += 1;
         self.log.record(now, || Event::NodeUp { node, fault, state_kept: keep_state });
         if keep_state {
             let epoch = slot.epoch;

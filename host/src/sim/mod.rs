@@ -720,6 +720,8 @@ impl Simulation {
             fuel_consumed: self.metrics.fuel_consumed,
             handler_calls: self.nodes.iter().map(|n| n.fuel.calls).sum(),
             max_fuel_per_call: self.nodes.iter().map(|n| n.fuel.max).max().unwrap_or(0),
+            down: self.nodes.iter().enumerate().filter_map(|(i, n)| n.down.map(|f| (i as u32, f))).collect(),
+            faults: self.fault_summaries(),
         }
     }
 
@@ -992,6 +994,12 @@ impl Simulation {
     fn send_under_faults(&mut self, msg: MessageId, from: NodeIndex, to: NodeIndex, bytes: Arc<[u8]>, departs: SimTime, app: bool) {
         let kind = peershare_wire::peek_kind(&bytes).unwrap_or("").to_string();
         let plan = self.faults.in_force.plan(from, to, &bytes, &kind, self.nodes.len() as u32, &mut self.faults.rng);
+        for (fault, _) in &plan.notes {
+            self.faults.counters[*fault as usize].altered += 1;
+        }
+        for (fault, _) in &plan.copies {
+            self.faults.counters[*fault as usize].altered += 1;
+        }
         if let Some(reason) = plan.drop {
             for (fault, action) in plan.notes {
                 self.log.record(self.now, || Event::MessageFaulted { msg, fault, action });
@@ -1023,6 +1031,9 @@ impl Simulation {
 
     fn drop_message(&mut self, msg: MessageId, from: NodeIndex, to: NodeIndex, reason: DropReason) {
         self.metrics.on_dropped(reason.name());
+        if let Some(fault) = reason.fault() {
+            self.faults.counters[fault as usize].dropped += 1;
+        }
         self.log.record(self.now, || Event::Dropped { msg, from, to, reason });
     }
 }

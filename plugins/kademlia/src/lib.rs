@@ -155,6 +155,18 @@ impl Node {
         self.advance(id);
     }
 
+    /// Whether a key has the length of this network's ids; if not, the
+    /// operation fails with the reason (distances between ids and keys of
+    /// another length mean nothing).
+    fn key_fits(&self, op: u64, key: &[u8]) -> bool {
+        if key.len() == self.id.len() {
+            return true;
+        }
+        let reason = format!("the key is {} bytes long, but node ids are {} bytes", key.len(), self.id.len());
+        host::complete(op, false, &Record::new("error").with("reason", reason).encode());
+        false
+    }
+
     fn trace(&self, op: Option<u64>, step: impl FnOnce() -> Record) {
         if let Some(op) = op
             && self.cfg.trace
@@ -521,11 +533,18 @@ impl peer::Guest for Kademlia {
 
 impl routing::Guest for Kademlia {
     fn find_closest(op: u64, key: Vec<u8>) {
-        with_node(|node| node.start_lookup(key, Seek::Nodes, Goal::FindClosest(op)));
+        with_node(|node| {
+            if node.key_fits(op, &key) {
+                node.start_lookup(key, Seek::Nodes, Goal::FindClosest(op));
+            }
+        });
     }
 
     fn put(op: u64, key: Vec<u8>, value: Vec<u8>) {
         with_node(|node| {
+            if !node.key_fits(op, &key) {
+                return;
+            }
             let expires = host::now() + node.cfg.expire_ns;
             node.values.insert(key.clone(), Stored { value: value.clone(), expires, publisher: true });
             node.start_lookup(key, Seek::Nodes, Goal::Put(op, value));
@@ -534,6 +553,9 @@ impl routing::Guest for Kademlia {
 
     fn get(op: u64, key: Vec<u8>) {
         with_node(|node| {
+            if !node.key_fits(op, &key) {
+                return;
+            }
             let now = host::now();
             if let Some(v) = node.values.get(&key).filter(|v| v.expires > now) {
                 host::complete(op, true, &Record::new("value").with("value", v.value.clone()).with("rounds", 0u64).encode());
@@ -546,11 +568,19 @@ impl routing::Guest for Kademlia {
 
 impl discovery::Guest for Kademlia {
     fn announce(op: u64, key: Vec<u8>) {
-        with_node(|node| node.start_lookup(key, Seek::Nodes, Goal::Announce(op)));
+        with_node(|node| {
+            if node.key_fits(op, &key) {
+                node.start_lookup(key, Seek::Nodes, Goal::Announce(op));
+            }
+        });
     }
 
     fn find_providers(op: u64, key: Vec<u8>) {
-        with_node(|node| node.start_lookup(key, Seek::Providers, Goal::FindProviders(op)));
+        with_node(|node| {
+            if node.key_fits(op, &key) {
+                node.start_lookup(key, Seek::Providers, Goal::FindProviders(op));
+            }
+        });
     }
 }
 
