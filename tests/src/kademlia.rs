@@ -3,6 +3,9 @@
 use peershare::prelude::*;
 use std::cmp::Ordering;
 
+/// The Kademlia replication parameter the tests use.
+pub const K: usize = 20;
+
 /// Orders ids by XOR distance to `target`.
 pub fn cmp_distance(target: &[u8], a: &[u8], b: &[u8]) -> Ordering {
     for ((t, x), y) in target.iter().zip(a).zip(b) {
@@ -94,4 +97,58 @@ pub fn true_closest_at(
     all.sort_by(|&a, &b| cmp_distance(key, sim.node_id(a).unwrap(), sim.node_id(b).unwrap()));
     all.truncate(k);
     all
+}
+
+/// How the lookups issued in one phase of a run went.
+#[derive(Debug, Default)]
+pub struct Phase {
+    /// Lookups issued.
+    pub issued: usize,
+    /// Lookups that reported success.
+    pub succeeded: usize,
+    /// Lookups that found exactly the k closest live nodes.
+    pub exact: usize,
+    /// Mean latency of the completed lookups, in milliseconds.
+    pub latency_ms: f64,
+}
+
+impl Phase {
+    /// The fraction of lookups that were exact.
+    pub fn exact_rate(&self) -> f64 {
+        self.exact as f64 / self.issued.max(1) as f64
+    }
+
+    /// Prints the phase's figures.
+    pub fn report(&self, name: &str) {
+        println!(
+            "{name:>28}: {:4} lookups, {:5.1}% succeeded, {:5.1}% found exactly the {K} closest live nodes, mean latency {:6.0} ms",
+            self.issued,
+            100.0 * self.succeeded as f64 / self.issued.max(1) as f64,
+            100.0 * self.exact_rate(),
+            self.latency_ms
+        );
+    }
+}
+
+/// The lookups issued in `[from, to)`: success, exactness against the live
+/// `eligible` nodes when each lookup completed, and latency.
+pub fn phase(sim: &Simulation, live: &Liveness, from: SimTime, to: SimTime, eligible: impl Fn(NodeIndex) -> bool + Copy) -> Phase {
+    let mut p = Phase::default();
+    let mut latency = 0.0;
+    for rec in sim.operations().iter().filter(|o| o.issued_at >= from && o.issued_at < to) {
+        let Operation::Lookup { key } = &rec.operation else { continue };
+        p.issued += 1;
+        let Some(outcome) = &rec.outcome else { continue };
+        latency += outcome.at.since(rec.issued_at).as_millis_f64();
+        if !outcome.ok {
+            continue;
+        }
+        p.succeeded += 1;
+        let found = Record::decode(&outcome.result).unwrap();
+        if found.nodes("nodes").unwrap_or_default() == true_closest_at(sim, live, key, rec.node, K, outcome.at, eligible).as_slice() {
+            p.exact += 1;
+        }
+    }
+    p.latency_ms = latency / p.issued.max(1) as f64;
+    p
 }

@@ -7,60 +7,10 @@ use peershare::events::{Event, FaultAction};
 use peershare::fileshare::{FileSharing, FileSharingConfig, FileSpec};
 use peershare::prelude::*;
 use peershare::sim::OperationRecord;
-use peershare_e2e::kademlia::{Liveness, key, network, true_closest_at};
-
-const K: usize = 20;
+use peershare_e2e::kademlia::{Liveness, Phase, key, network, phase};
 
 fn at_secs(s: f64) -> SimTime {
     SimTime::ZERO + SimDuration::from_secs_f64(s)
-}
-
-/// How the lookups issued in one phase of a run went.
-#[derive(Debug, Default)]
-struct Phase {
-    issued: usize,
-    succeeded: usize,
-    exact: usize,
-    latency_ms: f64,
-}
-
-impl Phase {
-    fn exact_rate(&self) -> f64 {
-        self.exact as f64 / self.issued.max(1) as f64
-    }
-
-    fn report(&self, name: &str) {
-        println!(
-            "{name:>28}: {:4} lookups, {:5.1}% succeeded, {:5.1}% found exactly the {K} closest live nodes, mean latency {:6.0} ms",
-            self.issued,
-            100.0 * self.succeeded as f64 / self.issued.max(1) as f64,
-            100.0 * self.exact_rate(),
-            self.latency_ms
-        );
-    }
-}
-
-/// The lookups issued in `[from, to)`: success, exactness against the live
-/// `eligible` nodes when each lookup completed, and latency.
-fn phase(sim: &Simulation, live: &Liveness, from: SimTime, to: SimTime, eligible: impl Fn(NodeIndex) -> bool + Copy) -> Phase {
-    let mut p = Phase::default();
-    let mut latency = 0.0;
-    for rec in sim.operations().iter().filter(|o| o.issued_at >= from && o.issued_at < to) {
-        let Operation::Lookup { key } = &rec.operation else { continue };
-        p.issued += 1;
-        let Some(outcome) = &rec.outcome else { continue };
-        latency += outcome.at.since(rec.issued_at).as_millis_f64();
-        if !outcome.ok {
-            continue;
-        }
-        p.succeeded += 1;
-        let found = Record::decode(&outcome.result).unwrap();
-        if found.nodes("nodes").unwrap_or_default() == true_closest_at(sim, live, key, rec.node, K, outcome.at, eligible).as_slice() {
-            p.exact += 1;
-        }
-    }
-    p.latency_ms = latency / p.issued.max(1) as f64;
-    p
 }
 
 /// Schedules a lookup every `every` from `start` to `end` at nodes chosen

@@ -311,3 +311,29 @@ fn idle_buckets_are_refreshed_periodically() {
     assert_eq!(find_nodes_after_join(3_600_000), 0, "a quiet network with hourly refresh sends no lookups");
     assert!(find_nodes_after_join(2_000) > 50, "with a 2 s refresh interval, idle buckets are looked up again");
 }
+
+#[test]
+fn keys_of_the_wrong_length_are_refused_with_a_reason() {
+    let (b, joined) = network(20, 5, Record::new("config"));
+    let mut sim = b.operation(joined, 3, Operation::Get { key: b"short".to_vec() }).build().unwrap();
+    sim.run_until(joined + SimDuration::from_secs(1)).unwrap();
+    let outcome = sim.operations()[0].outcome.as_ref().expect("refused at once");
+    assert!(!outcome.ok);
+    let reason = Record::decode(&outcome.result).unwrap();
+    assert_eq!(reason.str("reason"), Some("the key is 5 bytes long, but node ids are 20 bytes"));
+    // In scenarios, keys named by text are hashed to the id length; hex keys must fit.
+    let text = "duration = \"1s\"\n[[groups]]\nname = \"d\"\ncount = 2\nplugin = \"kademlia\"\n[[workload]]\nop = \"get\"\nat = \"0s\"\nkey = \"hex:0102\"\n";
+    let err = peershare::scenario::Scenario::parse(text, "k.toml", std::path::Path::new(".")).unwrap_err().to_string();
+    assert!(
+        err.contains("field `workload[0].key`: a key must be as long as a node id (20 bytes with id_bits = 160), got 2 bytes"),
+        "{err}"
+    );
+}
+
+#[test]
+fn the_example_gets_find_the_stored_value() {
+    let sim = example_run();
+    let gets = &sim.summary().operations["get"];
+    assert!(gets.issued >= 15);
+    assert_eq!(gets.success_rate, 1.0, "{gets:?}");
+}

@@ -312,3 +312,83 @@ impl FaultSection {
         Ok(Fault { name: self.name.clone(), start: SimTime::ZERO + self.at, duration: self.duration, target, kind })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::fault::{ByzantineAction, FaultKind, NodeSet, Recovery, Target};
+    use crate::scenario::{Scenario, ScenarioError};
+    use crate::time::{SimDuration, SimTime};
+    use std::path::Path;
+
+    const HEAD: &str = "duration = \"10s\"\n[[groups]]\nname = \"a\"\ncount = 4\nplugin = \"flood\"\n[[groups]]\nname = \"b\"\ncount = 4\nplugin = \"flood\"\n";
+
+    fn parse(faults: &str) -> Result<Scenario, ScenarioError> {
+        Scenario::parse(&format!("{HEAD}{faults}"), "f.toml", Path::new("."))
+    }
+
+    fn error(faults: &str) -> String {
+        parse(faults).unwrap_err().to_string()
+    }
+
+    #[test]
+    fn every_kind_parses() {
+        let s = parse(
+            r#"
+[[faults]]
+at = "1s"
+duration = "2s"
+target = { from = { group = "a" }, to = { nodes = [5, 6] }, symmetric = true }
+loss = { rate = 0.5 }
+[[faults]]
+at = "1s"
+target = { group = "b", fraction = 0.5 }
+crash = { recovery = "lose-state" }
+[[faults]]
+at = "2s"
+partition = { sides = [{ group = "a" }], one_way = true }
+[[faults]]
+at = "2s"
+target = { nodes = [1] }
+byzantine = { action = "eclipse", colluders = { nodes = [2, 3] }, kinds = ["NODES"] }
+[[faults]]
+at = "3s"
+churn = { session = { distribution = "pareto", scale = "5s", shape = 1.5 }, arrival_rate = 2.0 }
+"#,
+        )
+        .unwrap();
+        let faults = s.faults().unwrap();
+        assert_eq!(faults.len(), 5);
+        assert_eq!(faults[0].duration, Some(SimDuration::from_secs(2)));
+        assert_eq!(faults[0].target, Target::Links { from: NodeSet::group("a"), to: NodeSet::nodes([5, 6]), symmetric: true });
+        assert_eq!(faults[1].target, Target::Nodes(NodeSet::group("b").fraction(0.5)));
+        assert_eq!(faults[1].kind, FaultKind::Crash { recovery: Recovery::LoseState });
+        assert_eq!(faults[2].start, SimTime::from_secs(2));
+        assert!(matches!(&faults[3].kind, FaultKind::Byzantine { action: ByzantineAction::Eclipse { .. }, kinds } if kinds == &["NODES"]));
+        assert!(matches!(&faults[4].kind, FaultKind::Churn(c) if c.arrival_rate == Some(2.0)));
+        s.build().unwrap();
+    }
+
+    #[test]
+    fn errors_name_the_line_and_field() {
+        let e = error("[[faults]]\nat = \"1s\"\nloss = { rate = 1.5 }\n");
+        assert!(e.contains("f.toml, line 10, field `faults[0].loss`: `rate` must be a probability"), "{e}");
+        let e = error("[[faults]]\nat = \"1s\"\ntarget = { group = \"c\" }\ncrash = { recovery = \"keep-state\" }\n");
+        assert!(e.contains("line 10, field `faults[0].target`: no group is named \"c\""), "{e}");
+        let e = error("[[faults]]\nat = \"1s\"\ntarget = { nodes = [8] }\ncrash = { recovery = \"keep-state\" }\n");
+        assert!(e.contains("field `faults[0].target.nodes`: node 8 does not exist (the scenario has 8 nodes)"), "{e}");
+        let e = error("[[faults]]\nat = \"1s\"\nloss = { rate = 0.5 }\ndelay = { added = \"1s\" }\n");
+        assert!(e.contains("exactly one kind, this one has delay and loss"), "{e}");
+        let e = error("[[faults]]\nat = \"1s\"\n");
+        assert!(e.contains("field `faults[0]`: a fault needs one of delay"), "{e}");
+        let e = error("[[faults]]\nat = \"1s\"\ntarget = { from = { group = \"a\" } }\ncrash = { recovery = \"keep-state\" }\n");
+        assert!(e.contains("its target must be a set of nodes, not links"), "{e}");
+        let e = error("[[faults]]\nat = \"1s\"\nbyzantine = { action = \"lie\" }\n");
+        assert!(e.contains("field `faults[0].byzantine.action`: unknown action \"lie\""), "{e}");
+        let e = error("[[faults]]\nat = \"1s\"\nchurn = { session = { distribution = \"weibull\", scale = \"1s\", shape = 0.5 } }\n");
+        assert!(e.contains("field `faults[0].churn`: churn needs exactly one of `downtime` and `arrival_rate`"), "{e}");
+        let e = error("[[faults]]\nat = \"1s\"\ncrash = { recovery = \"maybe\" }\n");
+        assert!(e.contains("f.toml") && e.contains("keep-state"), "{e}");
+        let e = error("[[faults]]\nat = \"1s\"\nloss = { rate = 0.5, burst = 3 }\n");
+        assert!(e.contains("unknown field `burst`"), "{e}");
+    }
+}
