@@ -225,3 +225,28 @@ fn corrupt_chunks_from_a_byzantine_provider_are_caught_by_the_hash_checks() {
     assert!(corrupted > 0);
     assert_eq!(detected as usize, corrupted, "every corrupted chunk is detected");
 }
+
+#[test]
+fn recovery_keeps_or_loses_a_webassembly_peers_state() {
+    let stored_keys = |recovery: Recovery| {
+        let (b, joined) = network(30, 35, Record::new("config").with("trace", false));
+        let key = key(35, 0, 20);
+        let mut sim = b.operation(joined, 0, Operation::Put { key: key.clone(), value: b"v".to_vec() }).build().unwrap();
+        sim.run_until(joined + SimDuration::from_secs(3)).unwrap();
+        // A node that holds the value crashes and comes back.
+        let holder = (1..30).find(|&n| sim.inspect_node(n).unwrap().ids("keys").unwrap().contains(&key)).expect("someone stores the value");
+        let before = sim.inspect_node(holder).unwrap();
+        let crash = Fault::new(sim.now(), Target::Nodes(NodeSet::nodes([holder])), FaultKind::Crash { recovery })
+            .lasting(SimDuration::from_secs(2));
+        sim.add_fault(crash).unwrap();
+        sim.run_for(SimDuration::from_secs(1)).unwrap();
+        assert!(sim.inspect_node(holder).is_none() || matches!(sim.node_status(holder), Some(NodeStatus::Down(_))));
+        sim.run_for(SimDuration::from_millis(1500)).unwrap();
+        let after = sim.inspect_node(holder).unwrap();
+        (before.ids("keys").unwrap().len(), after.ids("keys").unwrap().to_vec(), key)
+    };
+    let (before, kept, key) = stored_keys(Recovery::KeepState);
+    assert!(before >= 1 && kept.contains(&key), "a frozen node keeps its store");
+    let (_, lost, key) = stored_keys(Recovery::LoseState);
+    assert!(!lost.contains(&key), "a restarted node is a fresh instance with an empty store");
+}

@@ -583,3 +583,33 @@ fn churn_with_an_arrival_rate_rejoins_nodes_as_a_poisson_process() {
     let down_now = (0..400).filter(|&i| matches!(sim.node_status(i), Some(NodeStatus::Down(0)))).count();
     assert_eq!(down_now, downs - joins);
 }
+
+#[test]
+fn a_latency_fault_replaces_the_model_for_nodes_named_by_id() {
+    let mut sim = pingers(14, &[("p", 5)], SimDuration::from_millis(100)).build().unwrap();
+    let id = sim.node_id(2).unwrap().to_vec();
+    let fault = Fault::new(
+        at(1),
+        Target::Nodes(NodeSet::ids([id])),
+        FaultKind::Latency { model: LatencyModel::constant(SimDuration::from_millis(300)) },
+    );
+    sim.add_fault(fault.lasting(secs(1))).unwrap();
+    sim.run_until(at(4)).unwrap();
+    for f in fates(&sim).values().filter(|f| f.sent < at(3)) {
+        let latency = f.delivered.unwrap().since(f.sent);
+        let replaced = in_window(f, at(1), at(2)) && (f.from == 2 || f.to == 2);
+        assert_eq!(
+            latency,
+            SimDuration::from_millis(if replaced { 300 } else { 50 }),
+            "message {} {} -> {} at {}",
+            f.msg,
+            f.from,
+            f.to,
+            f.sent
+        );
+        assert_eq!(f.faults.iter().any(|(_, a)| *a == FaultAction::LatencyReplaced), replaced);
+    }
+    let unknown =
+        sim.add_fault(Fault::new(at(5), Target::Nodes(NodeSet::ids([vec![0xAB; 20]])), FaultKind::Loss { rate: 0.1 })).unwrap_err();
+    assert!(unknown.to_string().contains("no node has id 0xabab"), "{unknown}");
+}
