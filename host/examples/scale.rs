@@ -9,7 +9,11 @@
 //!
 //! ```sh
 //! cargo run --release -p peershare --example scale -- 1000 10000
+//! cargo run --release -p peershare --example scale -- --faults 1000 10000
 //! ```
+//!
+//! With `--faults`, two faults are in force on every link for the whole run
+//! (1% loss and 10 ms added latency), to measure what faults cost.
 
 use peershare::prelude::*;
 
@@ -33,7 +37,9 @@ fn mappings() -> usize {
 }
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let sizes: Vec<usize> = std::env::args().skip(1).map(|a| a.parse()).collect::<Result<_, _>>()?;
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let faults = args.iter().any(|a| a == "--faults");
+    let sizes: Vec<usize> = args.iter().filter(|a| *a != "--faults").map(|a| a.parse()).collect::<Result<_, _>>()?;
     let sizes = if sizes.is_empty() { vec![1_000, 10_000] } else { sizes };
     let plugin = Plugin::builtin(PLUGIN)?;
     println!("{:>8} {:>12} {:>10} {:>10} {:>14} {:>14}", "nodes", "create (ms)", "KiB/node", "maps/node", "deliveries/s", "fuel/delivery");
@@ -41,7 +47,16 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         let rss_before = resident_bytes();
         let maps_before = mappings();
         let started = Instant::now();
-        let mut sim = gossip_network(plugin.clone(), n).build()?;
+        let mut builder = gossip_network(plugin.clone(), n);
+        if faults {
+            use peershare::fault::{Fault, FaultKind, Target};
+            builder = builder.fault(Fault::new(SimTime::ZERO, Target::default(), FaultKind::Loss { rate: 0.01 })).fault(Fault::new(
+                SimTime::ZERO,
+                Target::default(),
+                FaultKind::Delay { added: SimDuration::from_millis(10), jitter: SimDuration::ZERO },
+            ));
+        }
+        let mut sim = builder.build()?;
         let create = started.elapsed();
         let rss_nodes = resident_bytes().saturating_sub(rss_before);
         let maps_per_node = (mappings() - maps_before) as f64 / n as f64;

@@ -157,8 +157,9 @@ impl InForce {
     /// Works out what the faults in force do to a message from `from` to
     /// `to` of kind `kind`: Byzantine behaviour of the sender first, then
     /// partitions, loss, latency changes and duplication on the link.
-    pub fn plan(&self, from: NodeIndex, to: NodeIndex, bytes: &[u8], kind: &str, nodes: u32, rng: &mut SimRng) -> Plan {
+    pub fn plan(&self, from: NodeIndex, to: NodeIndex, bytes: &[u8], nodes: u32, rng: &mut SimRng) -> Plan {
         let mut plan = Plan::default();
+        let kind = peershare_wire::peek_kind(bytes).unwrap_or("");
         for b in self.byzantine.iter().filter(|b| b.nodes.contains(from)) {
             let applies = match b.action {
                 ByzantineAction::CorruptChunks => kind == crate::fileshare::CHUNK,
@@ -167,7 +168,7 @@ impl InForce {
             if !applies {
                 continue;
             }
-            let current = plan.bytes.as_deref().unwrap_or(bytes);
+            let current: &[u8] = plan.bytes.as_deref().unwrap_or(bytes);
             match &b.action {
                 ByzantineAction::Drop => {
                     plan.drop = Some(DropReason::Byzantine { fault: b.id });

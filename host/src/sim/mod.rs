@@ -992,8 +992,7 @@ impl Simulation {
     /// Sends a message through the faults in force: they may drop it, alter
     /// it, delay it or copy it, and each such act is logged with the fault.
     fn send_under_faults(&mut self, msg: MessageId, from: NodeIndex, to: NodeIndex, bytes: Arc<[u8]>, departs: SimTime, app: bool) {
-        let kind = peershare_wire::peek_kind(&bytes).unwrap_or("").to_string();
-        let plan = self.faults.in_force.plan(from, to, &bytes, &kind, self.nodes.len() as u32, &mut self.faults.rng);
+        let plan = self.faults.in_force.plan(from, to, &bytes, self.nodes.len() as u32, &mut self.faults.rng);
         for (fault, _) in &plan.notes {
             self.faults.counters[*fault as usize].altered += 1;
         }
