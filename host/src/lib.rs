@@ -8,6 +8,7 @@
 //! - [`node`]: what a peer is to the engine; native Rust peers ([`node::Peer`]).
 //! - [`scenario`]: scenario files (TOML).
 //! - [`events`]: the event log; [`summary`]: results.
+//! - [`capture`]: every message with its fate, filters, search and statistics.
 //!
 //! ```no_run
 //! use peershare::prelude::*;
@@ -20,6 +21,7 @@
 
 pub mod app;
 pub mod builtin;
+pub mod capture;
 pub mod error;
 pub mod events;
 pub mod fault;

@@ -376,8 +376,8 @@ impl Simulation {
         self.log.record(now, || Event::NodeUp { node, fault, state_kept: keep_state });
         if keep_state {
             let epoch = slot.epoch;
-            for (timer, tag) in std::mem::take(&mut slot.deferred_timers) {
-                self.queue.push(now, Pending::Timer { node, timer, tag, epoch });
+            for (timer, tag, cause) in std::mem::take(&mut slot.deferred_timers) {
+                self.queue.push(now, Pending::Timer { node, timer, tag, epoch, cause });
             }
             if std::mem::take(&mut slot.start_due) {
                 self.queue.push(now, Pending::Start { node });

@@ -11,6 +11,7 @@ use faults::FaultEvent;
 
 use crate::NodeIndex;
 use crate::app::{AppContext, AppEffect, Application};
+use crate::capture::{Capture, Cause};
 use crate::error::SimError;
 use crate::events::{DropReason, Event, EventLog, FaultAction, MessageId};
 use crate::fault::{Fault, FaultId};
@@ -160,6 +161,7 @@ pub struct SimulationBuilder {
     link_overrides: Vec<(String, String, LinkModel)>,
     limits: HostLimits,
     record_events: bool,
+    capture: bool,
     operations: Vec<(SimTime, NodeIndex, Operation)>,
     application: Option<Arc<dyn Fn() -> Box<dyn Application> + Send + Sync>>,
     faults: Vec<Fault>,
@@ -176,6 +178,7 @@ impl SimulationBuilder {
             link_overrides: Vec::new(),
             limits: HostLimits::default(),
             record_events: true,
+            capture: false,
             operations: Vec::new(),
             application: None,
             faults: Vec::new(),
@@ -229,6 +232,14 @@ impl SimulationBuilder {
     /// Whether to keep the event log in memory (on by default).
     pub fn record_events(mut self, on: bool) -> Self {
         self.record_events = on;
+        self
+    }
+
+    /// Whether to capture every message in a [`Capture`] (off by default):
+    /// compact columns with each message's fate, fault, operation and hop,
+    /// for filtering, statistics and exports.
+    pub fn capture(mut self, on: bool) -> Self {
+        self.capture = on;
         self
     }
 
@@ -322,6 +333,8 @@ impl SimulationBuilder {
             group_names: self.groups.iter().map(|g| g.name.clone()).collect(),
             network,
             log: EventLog::new(self.record_events),
+            capture: self.capture.then(Capture::new),
+            cause: Cause::NONE,
             metrics: Metrics::default(),
             operations: Vec::new(),
             next_msg: 0,
@@ -417,6 +430,8 @@ struct InFlight {
     earliest: SimTime,
     /// For the host-side application rather than the peer.
     app: bool,
+    /// The operation it belongs to.
+    cause: Cause,
 }
 
 /// An event waiting in the queue.
@@ -424,9 +439,9 @@ enum Pending {
     Start { node: NodeIndex },
     Arrive(InFlight),
     Deliver(InFlight),
-    Timer { node: NodeIndex, timer: u64, tag: u64, epoch: u32 },
+    Timer { node: NodeIndex, timer: u64, tag: u64, epoch: u32, cause: Cause },
     Operation { op: OpId, node: NodeIndex },
-    AppTimer { node: NodeIndex, tag: u64 },
+    AppTimer { node: NodeIndex, tag: u64, cause: Cause },
     Fault(FaultEvent),
 }
 
@@ -457,7 +472,7 @@ struct NodeSlot {
     /// The node's start came while it was down.
     start_due: bool,
     /// Timers that came due while the node was down.
-    deferred_timers: Vec<(u64, u64)>,
+    deferred_timers: Vec<(u64, u64, Cause)>,
     /// Incarnation: bumped when the node restarts from scratch, so that the
     /// old incarnation's timers never fire in the new one.
     epoch: u32,
@@ -534,6 +549,9 @@ pub struct Simulation {
     effects: Vec<Effect>,
     ids: Vec<Vec<u8>>,
     app: Option<Box<dyn Application>>,
+    capture: Option<Capture>,
+    /// The operation the event being handled belongs to.
+    cause: Cause,
     faults: faults::FaultBook,
     seeds: SeedTree,
     sources: Vec<PeerSource>,
@@ -619,6 +637,11 @@ impl Simulation {
     /// The event log so far.
     pub fn events(&self) -> &EventLog {
         &self.log
+    }
+
+    /// Every message so far, if capture is on ([`SimulationBuilder::capture`]).
+    pub fn capture(&self) -> Option<&Capture> {
+        self.capture.as_ref()
     }
 
     /// Every operation issued so far, by id.
@@ -733,6 +756,7 @@ impl Simulation {
             self.queue.push(self.nodes[node as usize].busy_until, pending);
             return;
         }
+        self.cause = Cause::NONE;
         match pending {
             Pending::Start { node } => {
                 if self.nodes[node as usize].down.is_some() {
@@ -749,25 +773,27 @@ impl Simulation {
                 self.queue.push(at, Pending::Deliver(msg));
             }
             Pending::Deliver(msg) => self.deliver(msg),
-            Pending::Timer { node, timer, tag, epoch } => {
+            Pending::Timer { node, timer, tag, epoch, cause } => {
                 let slot = &mut self.nodes[node as usize];
                 if slot.epoch != epoch || !slot.alive {
                     return;
                 }
                 if slot.down.is_some() {
                     if slot.timers.contains(&timer) {
-                        slot.deferred_timers.push((timer, tag));
+                        slot.deferred_timers.push((timer, tag, cause));
                     }
                     return;
                 }
                 if slot.timers.remove(&timer) {
+                    self.cause = cause;
                     self.log.record(self.now, || Event::TimerFired { node, timer, tag });
                     self.dispatch(node, Input::Timer { tag });
                 }
             }
             Pending::Operation { op, .. } => self.start_operation(op),
-            Pending::AppTimer { node, tag } => {
+            Pending::AppTimer { node, tag, cause } => {
                 if self.nodes[node as usize].alive && self.nodes[node as usize].down.is_none() {
+                    self.cause = cause;
                     self.run_app(|app, ctx| app.on_timer(ctx, node, tag));
                 }
             }
@@ -791,6 +817,10 @@ impl Simulation {
             return;
         }
         self.metrics.on_delivered(&msg.bytes);
+        if let Some(capture) = &mut self.capture {
+            capture.on_delivered(msg.id, self.now);
+        }
+        self.cause = msg.cause;
         self.log.record(self.now, || Event::Delivered { msg: msg.id, from: msg.from, to: msg.to });
         if msg.app {
             let record = Record::decode(&msg.bytes).expect("application messages are encoded by the host");
@@ -801,6 +831,7 @@ impl Simulation {
     }
 
     fn start_operation(&mut self, op: OpId) {
+        self.cause = Cause::new(op, 0);
         let rec = &self.operations[op as usize];
         let node = rec.node;
         let operation = rec.operation.clone();
@@ -880,7 +911,7 @@ impl Simulation {
                     let slot = &mut self.nodes[node as usize];
                     slot.timers.insert(timer);
                     let epoch = slot.epoch;
-                    self.queue.push(finished + delay, Pending::Timer { node, timer, tag, epoch });
+                    self.queue.push(finished + delay, Pending::Timer { node, timer, tag, epoch, cause: self.cause });
                 }
                 Effect::CancelTimer { timer } => {
                     self.nodes[node as usize].timers.remove(&timer);
@@ -934,7 +965,9 @@ impl Simulation {
         for effect in ctx.into_effects() {
             match effect {
                 AppEffect::Send { from, to, message } => self.send_message(from, to, message.encode(), self.now, true),
-                AppEffect::SetTimer { node, delay, tag } => self.queue.push(self.now + delay, Pending::AppTimer { node, tag }),
+                AppEffect::SetTimer { node, delay, tag } => {
+                    self.queue.push(self.now + delay, Pending::AppTimer { node, tag, cause: self.cause })
+                }
                 AppEffect::PeerOperation { op, node, operation } => {
                     debug_assert_eq!(op, self.operations.len() as OpId, "operation ids are reserved in order");
                     self.operations.push(OperationRecord { op, node, operation, issued_at: self.now, outcome: None, started_by_app: true });
@@ -958,6 +991,10 @@ impl Simulation {
         let bytes: Arc<[u8]> = bytes.into();
         self.metrics.on_sent(&bytes);
         self.log.record(self.now, || Event::Sent { msg, from, to, bytes: bytes.clone() });
+        let cause = self.cause.next();
+        if let Some(capture) = &mut self.capture {
+            capture.on_sent(msg, self.now, from, to, &bytes, cause);
+        }
         let problem = if to as usize >= self.nodes.len() {
             Some(DropReason::NoSuchNode)
         } else if bytes.len() > self.limits.max_message_bytes {
@@ -972,29 +1009,44 @@ impl Simulation {
             return;
         }
         if self.faults.in_force.acts_on_messages() {
-            self.send_under_faults(msg, from, to, bytes, departs, app);
+            self.send_under_faults(msg, from, to, bytes, departs, app, cause);
             return;
         }
         let transit = self.network.transmit(departs, from, to, bytes.len());
-        self.launch(msg, from, to, bytes, app, transit);
+        self.launch(msg, from, to, bytes, app, transit, cause);
     }
 
     /// Puts a message handed to the network into the queue, or records its
     /// loss.
-    fn launch(&mut self, msg: MessageId, from: NodeIndex, to: NodeIndex, bytes: Arc<[u8]>, app: bool, transit: Transit) {
+    #[allow(clippy::too_many_arguments)]
+    fn launch(&mut self, msg: MessageId, from: NodeIndex, to: NodeIndex, bytes: Arc<[u8]>, app: bool, transit: Transit, cause: Cause) {
+        let in_flight = |earliest| InFlight { id: msg, from, to, bytes, earliest, app, cause };
         match transit {
             Transit::Lost => self.drop_message(msg, from, to, DropReason::Lost),
-            Transit::Arrives { at, earliest } => self.queue.push(at, Pending::Arrive(InFlight { id: msg, from, to, bytes, earliest, app })),
-            Transit::Delivers { at } => self.queue.push(at, Pending::Deliver(InFlight { id: msg, from, to, bytes, earliest: at, app })),
+            Transit::Arrives { at, earliest } => self.queue.push(at, Pending::Arrive(in_flight(earliest))),
+            Transit::Delivers { at } => self.queue.push(at, Pending::Deliver(in_flight(at))),
         }
     }
 
     /// Sends a message through the faults in force: they may drop it, alter
     /// it, delay it or copy it, and each such act is logged with the fault.
-    fn send_under_faults(&mut self, msg: MessageId, from: NodeIndex, to: NodeIndex, bytes: Arc<[u8]>, departs: SimTime, app: bool) {
+    #[allow(clippy::too_many_arguments)]
+    fn send_under_faults(
+        &mut self,
+        msg: MessageId,
+        from: NodeIndex,
+        to: NodeIndex,
+        bytes: Arc<[u8]>,
+        departs: SimTime,
+        app: bool,
+        cause: Cause,
+    ) {
         let plan = self.faults.in_force.plan(from, to, &bytes, self.nodes.len() as u32, &mut self.faults.rng);
         for (fault, _) in &plan.notes {
             self.faults.counters[*fault as usize].altered += 1;
+            if let Some(capture) = &mut self.capture {
+                capture.on_faulted(msg, *fault);
+            }
         }
         for (fault, _) in &plan.copies {
             self.faults.counters[*fault as usize].altered += 1;
@@ -1012,19 +1064,23 @@ impl Simulation {
         }
         let latency = plan.latency.as_ref();
         let transit = self.network.transmit_adjusted(departs, from, to, bytes.len(), plan.extra, latency);
-        self.launch(msg, from, to, bytes.clone(), app, transit);
+        self.launch(msg, from, to, bytes.clone(), app, transit, cause);
         for (fault, resent) in plan.copies {
             let copy = self.next_msg;
             self.next_msg += 1;
             self.log.record(self.now, || Event::MessageFaulted { msg, fault, action: FaultAction::Duplicated { copy } });
             self.metrics.on_sent(&bytes);
             self.log.record(self.now, || Event::Sent { msg: copy, from, to, bytes: bytes.clone() });
+            if let Some(capture) = &mut self.capture {
+                capture.on_sent(copy, self.now, from, to, &bytes, cause);
+                capture.on_faulted(copy, fault);
+            }
             let transit = if resent {
                 self.network.transmit_adjusted(departs, from, to, bytes.len(), plan.extra, latency)
             } else {
                 self.network.duplicate_last(from, to, bytes.len(), plan.extra, latency)
             };
-            self.launch(copy, from, to, bytes.clone(), app, transit);
+            self.launch(copy, from, to, bytes.clone(), app, transit, cause);
         }
     }
 
@@ -1032,6 +1088,9 @@ impl Simulation {
         self.metrics.on_dropped(reason.name());
         if let Some(fault) = reason.fault() {
             self.faults.counters[fault as usize].dropped += 1;
+        }
+        if let Some(capture) = &mut self.capture {
+            capture.on_dropped(msg, self.now, &reason);
         }
         self.log.record(self.now, || Event::Dropped { msg, from, to, reason });
     }

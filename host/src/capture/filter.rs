@@ -1,0 +1,238 @@
+//! Selecting captured messages: any combination of time window, nodes,
+//! kinds, fates, operation, fault, field comparisons and a regular
+//! expression over the decoded fields.
+
+use super::{Capture, Fate, Message};
+use crate::NodeIndex;
+use crate::events::MessageId;
+use crate::fault::FaultId;
+use crate::node::OpId;
+use crate::time::SimTime;
+use serde_json::Value as Json;
+
+/// Which messages to select; every condition given must hold (an empty
+/// list or `None` means no condition).
+#[derive(Clone, Debug, Default)]
+pub struct Filter {
+    /// Sent at or after this time.
+    pub since: Option<SimTime>,
+    /// Sent before this time.
+    pub until: Option<SimTime>,
+    /// Sent by or to one of these nodes.
+    pub nodes: Vec<NodeIndex>,
+    /// Sent by one of these nodes.
+    pub from: Vec<NodeIndex>,
+    /// Sent to one of these nodes.
+    pub to: Vec<NodeIndex>,
+    /// Of one of these kinds.
+    pub kinds: Vec<String>,
+    /// With one of these fates.
+    pub fates: Vec<Fate>,
+    /// Belonging to this operation.
+    pub op: Option<OpId>,
+    /// Touched by this fault.
+    pub fault: Option<FaultId>,
+    /// Conditions on decoded fields.
+    pub fields: Vec<FieldCondition>,
+    /// A regular expression that must match the decoded fields, rendered as
+    /// compact JSON (`{"key":"0x12..","round":2}`).
+    pub search: Option<regex::Regex>,
+}
+
+/// How a field is compared with a value.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Comparison {
+    /// `=`: equal (numbers numerically, everything else as text; ids and
+    /// bytes as `0x` hex).
+    Eq,
+    /// `!=`: not equal (also true when the field is absent).
+    Ne,
+    /// `<`
+    Lt,
+    /// `<=`
+    Le,
+    /// `>`
+    Gt,
+    /// `>=`
+    Ge,
+    /// `~`: a list has an element equal to the value, or a text contains it.
+    Contains,
+}
+
+/// A condition on one decoded field, such as `round>=2` or `to=17`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct FieldCondition {
+    /// The field's name.
+    pub field: String,
+    /// The comparison.
+    pub comparison: Comparison,
+    /// The value compared with.
+    pub value: String,
+}
+
+/// A filter could not be parsed.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum FilterError {
+    /// A field condition is not `NAME OP VALUE`.
+    #[error("field condition {0:?} is not NAME OP VALUE with OP one of = != < <= > >= ~")]
+    Condition(String),
+    /// The regular expression is invalid.
+    #[error("invalid regular expression: {0}")]
+    Regex(String),
+    /// An unknown fate.
+    #[error("unknown fate {0:?}; expected one of {1}")]
+    Fate(String, String),
+}
+
+impl FieldCondition {
+    /// Parses `NAME OP VALUE`, e.g. `round>=2`, `kind!=PING`, `nodes~17`.
+    pub fn parse(text: &str) -> Result<Self, FilterError> {
+        const OPS: [(&str, Comparison); 7] = [
+            (">=", Comparison::Ge),
+            ("<=", Comparison::Le),
+            ("!=", Comparison::Ne),
+            ("=", Comparison::Eq),
+            ("<", Comparison::Lt),
+            (">", Comparison::Gt),
+            ("~", Comparison::Contains),
+        ];
+        let (at, len, comparison) = OPS
+            .iter()
+            .filter_map(|(op, c)| text.find(op).map(|at| (at, op.len(), *c)))
+            .min_by_key(|(at, len, _)| (*at, usize::MAX - len))
+            .ok_or_else(|| FilterError::Condition(text.to_string()))?;
+        let field = text[..at].trim();
+        if field.is_empty() {
+            return Err(FilterError::Condition(text.to_string()));
+        }
+        Ok(FieldCondition { field: field.to_string(), comparison, value: text[at + len..].trim().to_string() })
+    }
+
+    /// Whether the decoded fields satisfy the condition.
+    pub fn holds(&self, fields: &Json) -> bool {
+        let Some(actual) = fields.get(&self.field) else { return self.comparison == Comparison::Ne };
+        let as_number = |v: &Json| v.as_f64().or_else(|| v.as_str().and_then(|s| s.parse::<f64>().ok()));
+        let as_text = |v: &Json| match v {
+            Json::String(s) => s.clone(),
+            other => other.to_string(),
+        };
+        let equal = |v: &Json| match (as_number(v), self.value.parse::<f64>()) {
+            (Some(a), Ok(b)) => a == b,
+            _ => as_text(v).eq_ignore_ascii_case(&self.value),
+        };
+        let order = |v: &Json| match (as_number(v), self.value.parse::<f64>()) {
+            (Some(a), Ok(b)) => a.partial_cmp(&b),
+            _ => Some(as_text(v).as_str().cmp(self.value.as_str())),
+        };
+        match self.comparison {
+            Comparison::Eq => equal(actual),
+            Comparison::Ne => !equal(actual),
+            Comparison::Lt => order(actual).is_some_and(|o| o.is_lt()),
+            Comparison::Le => order(actual).is_some_and(|o| o.is_le()),
+            Comparison::Gt => order(actual).is_some_and(|o| o.is_gt()),
+            Comparison::Ge => order(actual).is_some_and(|o| o.is_ge()),
+            Comparison::Contains => match actual {
+                Json::Array(items) => items.iter().any(equal),
+                other => as_text(other).contains(&self.value),
+            },
+        }
+    }
+}
+
+impl Filter {
+    /// A filter on message fates by name (`delivered`, `lost`, ...).
+    pub fn parse_fate(name: &str) -> Result<Fate, FilterError> {
+        Fate::from_name(name)
+            .ok_or_else(|| FilterError::Fate(name.to_string(), Fate::ALL.iter().map(|f| f.name()).collect::<Vec<_>>().join(", ")))
+    }
+
+    /// A regular expression for [`Filter::search`].
+    pub fn parse_search(pattern: &str) -> Result<regex::Regex, FilterError> {
+        regex::Regex::new(pattern).map_err(|e| FilterError::Regex(e.to_string()))
+    }
+
+    /// Whether the filter needs the decoded fields.
+    fn needs_fields(&self) -> bool {
+        !self.fields.is_empty() || self.search.is_some()
+    }
+
+    /// Whether one message passes.
+    pub fn matches(&self, m: &Message<'_>) -> bool {
+        let in_list = |list: &[NodeIndex], n: NodeIndex| list.is_empty() || list.contains(&n);
+        self.since.is_none_or(|t| m.sent() >= t)
+            && self.until.is_none_or(|t| m.sent() < t)
+            && (self.nodes.is_empty() || self.nodes.contains(&m.from()) || self.nodes.contains(&m.to()))
+            && in_list(&self.from, m.from())
+            && in_list(&self.to, m.to())
+            && (self.kinds.is_empty() || self.kinds.iter().any(|k| k == m.kind()))
+            && (self.fates.is_empty() || self.fates.contains(&m.fate()))
+            && self.op.is_none_or(|op| m.op() == Some(op))
+            && self.fault.is_none_or(|f| m.fault() == Some(f))
+            && (!self.needs_fields() || self.fields_match(m))
+    }
+
+    fn fields_match(&self, m: &Message<'_>) -> bool {
+        let fields = m.fields_json();
+        self.fields.iter().all(|c| c.holds(&fields)) && self.search.as_ref().is_none_or(|re| re.is_match(&fields.to_string()))
+    }
+}
+
+/// Membership of small integers, for column scans.
+fn bitset(items: &[u32]) -> Option<Vec<bool>> {
+    if items.is_empty() {
+        return None;
+    }
+    let mut bits = vec![false; items.iter().copied().max().unwrap_or(0) as usize + 1];
+    for &i in items {
+        bits[i as usize] = true;
+    }
+    Some(bits)
+}
+
+fn has(bits: &Option<Vec<bool>>, i: u32) -> bool {
+    bits.as_ref().is_none_or(|b| b.get(i as usize).copied().unwrap_or(false))
+}
+
+impl Capture {
+    /// The ids of the messages that pass `filter`, in id order. Scans the
+    /// columns; decodes bodies only for field conditions and searches, and
+    /// only for messages that pass every other condition.
+    pub fn select(&self, filter: &Filter) -> Vec<MessageId> {
+        let kinds: Vec<u32> = self.kinds.iter().enumerate().filter(|(_, k)| filter.kinds.contains(k)).map(|(i, _)| i as u32).collect();
+        if !filter.kinds.is_empty() && kinds.is_empty() {
+            return Vec::new();
+        }
+        let kinds = bitset(&kinds);
+        let (nodes, from, to) = (bitset(&filter.nodes), bitset(&filter.from), bitset(&filter.to));
+        let mut fates = [filter.fates.is_empty(); Fate::ALL.len()];
+        for f in &filter.fates {
+            fates[*f as usize] = true;
+        }
+        let since = filter.since.map_or(0, SimTime::as_nanos);
+        let until = filter.until.map_or(u64::MAX, SimTime::as_nanos);
+        let op = filter.op.map(|o| o.min(u64::from(u32::MAX)) as u32);
+        let fault = filter.fault;
+        let mut out = Vec::new();
+        for i in 0..self.len() {
+            let sent = self.sent[i];
+            if sent < since || sent >= until {
+                continue;
+            }
+            if !has(&kinds, self.kind[i]) || !fates[self.fate[i] as usize] {
+                continue;
+            }
+            let (f, t) = (self.from[i], self.to[i]);
+            if !has(&from, f) || !has(&to, t) || (nodes.is_some() && !has(&nodes, f) && !has(&nodes, t)) {
+                continue;
+            }
+            if op.is_some_and(|o| self.cause[i].op != o) || fault.is_some_and(|x| self.fault[i] != x) {
+                continue;
+            }
+            if filter.needs_fields() && !filter.fields_match(&Message { capture: self, i }) {
+                continue;
+            }
+            out.push(i as MessageId);
+        }
+        out
+    }
+}
