@@ -63,6 +63,12 @@ pub enum SimError {
     /// A scenario file is malformed.
     #[error(transparent)]
     Scenario(#[from] crate::scenario::ScenarioError),
+    /// A command's input is invalid (a filter, a missing file).
+    #[error("{0}")]
+    Input(String),
+    /// A capture file could not be written or read.
+    #[error(transparent)]
+    Capture(#[from] crate::capture::CaptureFileError),
     /// Writing results failed.
     #[error("cannot write {path}: {source}")]
     Output {

@@ -1,5 +1,7 @@
 //! The `peershare` command: run scenarios and show what happened.
 
+mod inspect;
+
 use clap::{Parser, Subcommand};
 use peershare::events::Event;
 use peershare::prelude::*;
@@ -45,7 +47,12 @@ enum Command {
         /// Print nothing but errors.
         #[arg(long, short)]
         quiet: bool,
+        /// Do not capture messages (no capture.bin; a little faster).
+        #[arg(long)]
+        no_capture: bool,
     },
+    /// Filter, search and summarise the messages of a run (its capture.bin).
+    Inspect(inspect::InspectArgs),
     /// Check a scenario file without running it.
     Check {
         /// The scenario (TOML).
@@ -75,7 +82,7 @@ fn run(cli: Cli) -> Result<(), SimError> {
             };
             println!("PeerShare demo: {} peers running the `flood` WebAssembly plugin, seed {}.", scenario.node_count(), scenario.seed());
             println!("Each second one peer broadcasts; the message floods hop by hop until its TTL runs out.\n");
-            let sim = simulate(&scenario, false)?;
+            let sim = simulate(&scenario, false, out.is_some())?;
             walk_through(&sim);
             print_summary(&sim.summary());
             if let Some(dir) = out {
@@ -87,17 +94,22 @@ fn run(cli: Cli) -> Result<(), SimError> {
             );
             Ok(())
         }
-        Command::Run { scenario, seed, out, quiet } => {
+        Command::Inspect(args) => inspect::inspect(args),
+        Command::Run { scenario, seed, out, quiet, no_capture } => {
             let scenario = Scenario::load(&scenario)?;
             let scenario = match seed {
                 Some(s) => scenario.with_seed(s),
                 None => scenario,
             };
-            let sim = simulate(&scenario, quiet)?;
+            let sim = simulate(&scenario, quiet, !no_capture)?;
             write_outputs(&sim, &out)?;
             if !quiet {
                 print_summary(&sim.summary());
-                println!("\nWrote {0}/events.jsonl and {0}/summary.json (seed {1}).", out.display(), scenario.seed());
+                let capture = if no_capture { "" } else { ", capture.bin" };
+                println!("\nWrote {0}/events.jsonl{capture} and {0}/summary.json (seed {1}).", out.display(), scenario.seed());
+                if !no_capture {
+                    println!("Explore the messages with `peershare inspect {}` (--help for filters).", out.display());
+                }
             }
             Ok(())
         }
@@ -121,8 +133,8 @@ fn run(cli: Cli) -> Result<(), SimError> {
 }
 
 /// Builds and runs a scenario to its end, with a progress bar on a terminal.
-fn simulate(scenario: &Scenario, quiet: bool) -> Result<Simulation, SimError> {
-    let mut sim = scenario.build()?;
+fn simulate(scenario: &Scenario, quiet: bool, capture: bool) -> Result<Simulation, SimError> {
+    let mut sim = scenario.builder()?.capture(capture).build()?;
     let end = scenario.end();
     let bar = if quiet { indicatif::ProgressBar::hidden() } else { indicatif::ProgressBar::new(100) };
     bar.set_style(
@@ -150,6 +162,9 @@ fn write_outputs(sim: &Simulation, dir: &Path) -> Result<(), SimError> {
     let summary = dir.join("summary.json");
     let json = serde_json::to_string_pretty(&sim.summary()).expect("a summary always serialises");
     std::fs::write(&summary, json + "\n").map_err(err(summary))?;
+    if let Some(capture) = sim.capture() {
+        capture.save(&dir.join("capture.bin"))?;
+    }
     Ok(())
 }
 

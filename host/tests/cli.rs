@@ -72,3 +72,47 @@ fn every_example_scenario_passes_check() {
         assert!(text.contains(": ok ("), "{name}: {text}");
     }
 }
+
+#[test]
+fn inspect_filters_the_captured_messages_of_a_run() {
+    let out = temp_dir("inspect");
+    let scenario = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../examples/lossy.toml");
+    assert!(peershare().arg("run").arg(&scenario).arg("--out").arg(&out).arg("--quiet").status().unwrap().success());
+    assert!(out.join("capture.bin").exists());
+    let inspect = |args: &[&str]| {
+        let o = peershare().arg("inspect").arg(&out).args(args).output().unwrap();
+        (o.status.success(), String::from_utf8(o.stdout).unwrap(), String::from_utf8(o.stderr).unwrap())
+    };
+    // JSON Lines: every line matches every condition.
+    let (ok, text, err) =
+        inspect(&["--kind", "FLOOD", "--fate", "fault-loss", "--since", "6s", "--until", "9s", "--format", "jsonl", "--limit", "0"]);
+    assert!(ok, "{err}");
+    let rows: Vec<serde_json::Value> = text.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    assert!(rows.len() > 50, "{} rows", rows.len());
+    for r in &rows {
+        assert_eq!((r["kind"].as_str(), r["fate"].as_str(), r["fault"].as_u64()), (Some("FLOOD"), Some("fault-loss"), Some(0)));
+        let sent = r["sent"].as_u64().unwrap();
+        assert!((6_000_000_000..9_000_000_000).contains(&sent));
+    }
+    // CSV: a header and the same number of rows.
+    let (ok, text, _) =
+        inspect(&["--kind", "FLOOD", "--fate", "fault-loss", "--since", "6s", "--until", "9s", "--format", "csv", "--limit", "0"]);
+    assert!(ok);
+    assert!(text.starts_with("id,sent_ns,ended_ns,from,to,kind,size,fate,fault,op,hop,fields"));
+    assert_eq!(text.lines().count(), rows.len() + 1);
+    // Field conditions and the table.
+    let (ok, text, _) = inspect(&["--where", "ttl>=5", "--kind", "FLOOD", "--limit", "3"]);
+    assert!(ok);
+    assert!(text.contains("FLOOD") && text.contains("messages match (3 shown"), "{text}");
+    // Statistics.
+    let (ok, text, _) = inspect(&["--stats", "--node", "3"]);
+    assert!(ok);
+    assert!(text.contains("kind") && text.contains("busiest"), "{text}");
+    // Bad input names what is wrong.
+    let (ok, _, err) = inspect(&["--where", "ttl"]);
+    assert!(!ok && err.contains("field condition \"ttl\" is not NAME OP VALUE"), "{err}");
+    let (ok, _, err) = inspect(&["--search", "(unclosed"]);
+    assert!(!ok && err.contains("invalid regular expression"), "{err}");
+    let missing = peershare().arg("inspect").arg(out.join("nowhere")).output().unwrap();
+    assert!(String::from_utf8_lossy(&missing.stderr).contains("capture.bin"), "{missing:?}");
+}

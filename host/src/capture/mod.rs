@@ -26,9 +26,11 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
+mod file;
 mod filter;
 mod stats;
 
+pub use file::CaptureFileError;
 pub use filter::{Comparison, FieldCondition, Filter, FilterError};
 pub use stats::{KindSummary, NodeSummary};
 
