@@ -232,6 +232,31 @@ fn field_conditions_parse_and_compare() {
     assert!(FieldCondition::parse("note~world").unwrap().holds(&fields));
     assert!(FieldCondition::parse("absent!=1").unwrap().holds(&fields));
     assert!(!FieldCondition::parse("absent=1").unwrap().holds(&fields));
+    // The record path (used by Capture::select) agrees with the JSON path.
+    let record = Record::new("m")
+        .with("round", 3u64)
+        .with("nodes", Value::Nodes(vec![4, 17]))
+        .with("key", Value::Id(vec![0xab, 0xcd]))
+        .with("note", "hello world");
+    let json = peershare::events::record_json(&record.encode())["fields"].clone();
+    for text in [
+        "round>=2",
+        "round<3",
+        "round=3",
+        "round!=3",
+        "nodes~17",
+        "nodes~5",
+        "key=0xABCD",
+        "key~abc",
+        "note~world",
+        "note=hello",
+        "absent!=1",
+        "absent=1",
+        "round>x",
+    ] {
+        let c = FieldCondition::parse(text).unwrap();
+        assert_eq!(c.holds_record(&record), c.holds(&json), "{text}");
+    }
     assert!(Filter::parse_fate("delivered").is_ok());
     assert!(Filter::parse_fate("vanished").unwrap_err().to_string().contains("expected one of in-flight, delivered"));
 }

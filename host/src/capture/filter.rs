@@ -108,7 +108,64 @@ impl FieldCondition {
         Ok(FieldCondition { field: field.to_string(), comparison, value: text[at + len..].trim().to_string() })
     }
 
-    /// Whether the decoded fields satisfy the condition.
+    /// Whether a decoded record satisfies the condition (the same rules as
+    /// [`FieldCondition::holds`], without building JSON).
+    pub fn holds_record(&self, record: &peershare_wire::Record) -> bool {
+        use peershare_wire::Value;
+        let Some(actual) = record.get(&self.field) else { return self.comparison == Comparison::Ne };
+        let number = self.value.parse::<f64>().ok();
+        let scalar = |v: &Value| -> Option<Scalar> {
+            Some(match v {
+                Value::Bool(b) => Scalar::Text(b.to_string()),
+                Value::U64(x) => Scalar::Number(*x as f64),
+                Value::I64(x) => Scalar::Number(*x as f64),
+                Value::F64(x) => Scalar::Number(*x),
+                Value::Node(x) => Scalar::Number(f64::from(*x)),
+                Value::Str(s) => s.parse::<f64>().map_or_else(|_| Scalar::Text(s.clone()), Scalar::Number),
+                Value::Bytes(b) | Value::Id(b) => Scalar::Text(crate::events::hex(b)),
+                _ => return None,
+            })
+        };
+        let compare = |s: &Scalar| match (s, number) {
+            (Scalar::Number(a), Some(b)) => a.partial_cmp(&b),
+            (Scalar::Number(a), None) => Some(a.to_string().as_str().cmp(self.value.as_str())),
+            (Scalar::Text(t), _) => Some(t.as_str().cmp(self.value.as_str())),
+        };
+        let equal = |s: &Scalar| match (s, number) {
+            (Scalar::Number(a), Some(b)) => *a == b,
+            (Scalar::Text(t), _) => t.eq_ignore_ascii_case(&self.value),
+            (Scalar::Number(_), None) => false,
+        };
+        let elements: Vec<Scalar> = match actual {
+            Value::U64s(v) => v.iter().map(|x| Scalar::Number(*x as f64)).collect(),
+            Value::Nodes(v) => v.iter().map(|x| Scalar::Number(f64::from(*x))).collect(),
+            Value::Ids(v) => v.iter().map(|b| Scalar::Text(crate::events::hex(b))).collect(),
+            Value::Strs(v) => v.iter().map(|t| Scalar::Text(t.clone())).collect(),
+            _ => Vec::new(),
+        };
+        let Some(one) = scalar(actual) else {
+            // A list: only equality and containment make sense.
+            return match self.comparison {
+                Comparison::Contains => elements.iter().any(equal),
+                Comparison::Ne => !elements.iter().any(equal),
+                _ => false,
+            };
+        };
+        match self.comparison {
+            Comparison::Eq => equal(&one),
+            Comparison::Ne => !equal(&one),
+            Comparison::Lt => compare(&one).is_some_and(|o| o.is_lt()),
+            Comparison::Le => compare(&one).is_some_and(|o| o.is_le()),
+            Comparison::Gt => compare(&one).is_some_and(|o| o.is_gt()),
+            Comparison::Ge => compare(&one).is_some_and(|o| o.is_ge()),
+            Comparison::Contains => match &one {
+                Scalar::Text(t) => t.contains(&self.value),
+                Scalar::Number(_) => equal(&one),
+            },
+        }
+    }
+
+    /// Whether the decoded fields (as JSON) satisfy the condition.
     pub fn holds(&self, fields: &Json) -> bool {
         let Some(actual) = fields.get(&self.field) else { return self.comparison == Comparison::Ne };
         let as_number = |v: &Json| v.as_f64().or_else(|| v.as_str().and_then(|s| s.parse::<f64>().ok()));
@@ -172,9 +229,20 @@ impl Filter {
     }
 
     fn fields_match(&self, m: &Message<'_>) -> bool {
-        let fields = m.fields_json();
-        self.fields.iter().all(|c| c.holds(&fields)) && self.search.as_ref().is_none_or(|re| re.is_match(&fields.to_string()))
+        if !self.fields.is_empty() {
+            let Some(record) = m.record() else { return self.fields.iter().all(|c| c.comparison == Comparison::Ne) };
+            if !self.fields.iter().all(|c| c.holds_record(&record)) {
+                return false;
+            }
+        }
+        self.search.as_ref().is_none_or(|re| re.is_match(&m.fields_json().to_string()))
     }
+}
+
+/// One field value, as a condition compares it.
+enum Scalar {
+    Number(f64),
+    Text(String),
 }
 
 /// Membership of small integers, for column scans.

@@ -230,7 +230,12 @@ impl Capture {
     }
 
     pub(crate) fn intern(&mut self, kind: &str) -> u32 {
-        if let Some(&k) = self.kind_ids.get(kind) {
+        // Protocols have a handful of kinds: a scan beats hashing.
+        if self.kinds.len() <= 16 {
+            if let Some(k) = self.kinds.iter().position(|k| k == kind) {
+                return k as u32;
+            }
+        } else if let Some(&k) = self.kind_ids.get(kind) {
             return k;
         }
         let k = self.kinds.len() as u32;
