@@ -17,6 +17,10 @@ pub enum Format {
     Jsonl,
     /// Comma-separated values with a header (fields as JSON).
     Csv,
+    /// A ShiViz log (space-time diagram with vector clocks); all matches.
+    Shiviz,
+    /// Chrome trace event JSON (Perfetto, chrome://tracing); all matches.
+    ChromeTrace,
 }
 
 /// The `inspect` command's arguments.
@@ -98,6 +102,8 @@ pub fn inspect(args: InspectArgs) -> Result<(), SimError> {
     }
     let shown = if args.limit == 0 { selected.len() } else { selected.len().min(args.limit) };
     match args.format {
+        Format::Shiviz => capture.write_shiviz(&selected, &mut out).map_err(write_err)?,
+        Format::ChromeTrace => capture.write_chrome_trace(&selected, &mut out).map_err(write_err)?,
         Format::Table => {
             writeln!(
                 out,

@@ -7,6 +7,7 @@ use peershare::events::{DropReason, Event};
 use peershare::prelude::*;
 use peershare_e2e::kademlia::{key, network};
 use peershare_e2e::messages::{Fate as LogFate, fates};
+use std::collections::BTreeMap;
 
 /// A small Kademlia network with lookups, a loss fault and a partition.
 fn traced_run() -> Simulation {
@@ -259,4 +260,96 @@ fn field_conditions_parse_and_compare() {
     }
     assert!(Filter::parse_fate("delivered").is_ok());
     assert!(Filter::parse_fate("vanished").unwrap_err().to_string().contains("expected one of in-flight, delivered"));
+}
+
+#[test]
+fn shiviz_logs_parse_with_their_own_expression_and_respect_happened_before() {
+    let sim = traced_run();
+    let capture = sim.capture().unwrap();
+    let op = sim.operations()[3].op;
+    let selection = capture.select(&Filter { op: Some(op), ..Filter::default() });
+    let mut log = Vec::new();
+    capture.write_shiviz(&selection, &mut log).unwrap();
+    let text = String::from_utf8(log).unwrap();
+    let mut lines = text.lines();
+    let regex = regex::Regex::new(&format!("^{}$", lines.next().unwrap())).unwrap();
+    assert_eq!(lines.next(), Some(""), "no multiple-executions delimiter");
+    let mut own: BTreeMap<String, u64> = BTreeMap::new();
+    let mut at_send: BTreeMap<u64, BTreeMap<String, u64>> = BTreeMap::new();
+    let mut events = 0;
+    for line in lines {
+        let caps = regex.captures(line).unwrap_or_else(|| panic!("ShiViz cannot parse {line:?}"));
+        let host = caps["host"].to_string();
+        let clock: BTreeMap<String, u64> = serde_json::from_str(&caps["clock"]).unwrap();
+        // The host's own entry counts its events from 1, one by one.
+        let next = own.entry(host.clone()).or_default();
+        *next += 1;
+        assert_eq!(clock.get(&host).copied(), Some(*next), "{line}");
+        let event = &caps["event"];
+        let id: u64 = event.split('#').nth(1).unwrap().split(' ').next().unwrap().parse().unwrap();
+        if event.starts_with("send") {
+            at_send.insert(id, clock);
+        } else {
+            let sent = &at_send[&id];
+            for (h, t) in sent {
+                assert!(clock.get(h).copied().unwrap_or(0) >= *t, "receive of #{id} does not follow its send: {line}");
+            }
+        }
+        events += 1;
+    }
+    let delivered = selection.iter().filter(|&&m| capture.message(m).fate() == Fate::Delivered).count();
+    assert_eq!(events, selection.len() + delivered);
+}
+
+#[test]
+fn chrome_traces_pair_every_send_with_its_delivery() {
+    let sim = traced_run();
+    let capture = sim.capture().unwrap();
+    let selection = capture.select(&Filter { until: Some(SimTime::from_secs(6)), ..Filter::default() });
+    let mut out = Vec::new();
+    capture.write_chrome_trace(&selection, &mut out).unwrap();
+    let trace: serde_json::Value = serde_json::from_slice(&out).unwrap();
+    let events = trace["traceEvents"].as_array().unwrap();
+    let mut starts = BTreeMap::new();
+    let mut finishes = BTreeMap::new();
+    let mut sends = 0;
+    for e in events {
+        let ph = e["ph"].as_str().unwrap();
+        assert!(e["pid"].is_number() && e["tid"].is_number(), "{e}");
+        match ph {
+            "X" => {
+                assert!(e["ts"].is_number() && e["dur"].is_number());
+                if e["name"].as_str().unwrap().starts_with("send ") {
+                    sends += 1;
+                }
+            }
+            "s" => {
+                starts.insert(e["id"].as_u64().unwrap(), e["ts"].as_f64().unwrap());
+            }
+            "f" => {
+                finishes.insert(e["id"].as_u64().unwrap(), e["ts"].as_f64().unwrap());
+            }
+            "M" | "i" => {}
+            other => panic!("unexpected phase {other}"),
+        }
+    }
+    assert_eq!(sends, selection.len());
+    assert_eq!(starts.keys().collect::<Vec<_>>(), finishes.keys().collect::<Vec<_>>(), "every flow has both ends");
+    assert!(starts.iter().all(|(id, t)| finishes[id] >= *t));
+    let delivered = selection.iter().filter(|&&m| capture.message(m).fate() == Fate::Delivered).count();
+    assert_eq!(starts.len(), delivered);
+}
+
+#[test]
+fn exports_of_one_seed_are_byte_identical() {
+    let export = || {
+        let sim = traced_run();
+        let capture = sim.capture().unwrap();
+        let all: Vec<u64> = (0..capture.len() as u64).collect();
+        let (mut a, mut b) = (Vec::new(), Vec::new());
+        capture.write_shiviz(&all, &mut a).unwrap();
+        capture.write_chrome_trace(&all, &mut b).unwrap();
+        (a, b)
+    };
+    assert!(export() == export());
 }

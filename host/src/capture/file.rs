@@ -46,7 +46,7 @@ impl Capture {
             out.write_all(&(k.len() as u32).to_le_bytes())?;
             out.write_all(k.as_bytes())?;
         }
-        for v in [&self.sent, &self.ended, &self.body_end] {
+        for v in [&self.sent, &self.ended, &self.delivered_after, &self.body_end] {
             for x in v.iter() {
                 out.write_all(&x.to_le_bytes())?;
             }
@@ -103,6 +103,7 @@ impl Capture {
         };
         capture.sent = col64("send times")?;
         capture.ended = col64("end times")?;
+        capture.delivered_after = col64("delivery order")?;
         capture.body_end = col64("body offsets")?;
         let mut col32 = |what: &str| -> Result<Vec<u32>, String> { Ok(take(n * 4, what)?.chunks_exact(4).map(u32_at).collect()) };
         capture.from = col32("senders")?;
@@ -143,7 +144,7 @@ mod tests {
         let mut c = Capture::new();
         c.on_sent(0, SimTime(5), 1, 2, &Record::new("PING").with("n", 1u64).encode(), Cause::NONE);
         c.on_sent(1, SimTime(7), 2, 1, &Record::new("PONG").encode(), Cause::new(3, 2));
-        c.on_delivered(0, SimTime(9));
+        c.on_delivered(0, SimTime(9), 2);
         c.on_dropped(1, SimTime(8), &DropReason::Partitioned { fault: 4 });
         let mut bytes = Vec::new();
         c.write_to(&mut bytes).unwrap();

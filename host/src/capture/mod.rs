@@ -26,10 +26,12 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
+mod export;
 mod file;
 mod filter;
 mod stats;
 
+pub use export::SHIVIZ_REGEX;
 pub use file::CaptureFileError;
 pub use filter::{Comparison, FieldCondition, Filter, FilterError};
 pub use stats::{KindSummary, NodeSummary};
@@ -177,6 +179,9 @@ pub struct Capture {
     kind_ids: HashMap<String, u32>,
     sent: Vec<u64>,
     ended: Vec<u64>,
+    /// For delivered messages: how many messages had been sent when it was
+    /// delivered (orders deliveries among sends exactly).
+    delivered_after: Vec<u64>,
     from: Vec<NodeIndex>,
     to: Vec<NodeIndex>,
     kind: Vec<u32>,
@@ -212,7 +217,7 @@ impl Capture {
     /// Bytes the capture holds in memory (columns and bodies).
     pub fn memory_bytes(&self) -> usize {
         let n = self.sent.capacity();
-        n * (8 + 8 + 4 + 4 + 4 + 4 + 1 + 4 + 8 + 8) + self.bodies.capacity()
+        n * (8 + 8 + 8 + 4 + 4 + 4 + 4 + 1 + 4 + 8 + 8) + self.bodies.capacity()
     }
 
     /// One message.
@@ -251,6 +256,7 @@ impl Capture {
         let kind = self.intern(kind);
         self.sent.push(at.as_nanos());
         self.ended.push(PENDING);
+        self.delivered_after.push(0);
         self.from.push(from);
         self.to.push(to);
         self.kind.push(kind);
@@ -262,9 +268,12 @@ impl Capture {
         self.body_end.push(self.bodies.len() as u64);
     }
 
-    pub(crate) fn on_delivered(&mut self, id: MessageId, at: SimTime) {
+    /// Records a delivery; `sent_so_far` is the number of messages sent
+    /// before it.
+    pub(crate) fn on_delivered(&mut self, id: MessageId, at: SimTime, sent_so_far: u64) {
         let i = id as usize;
         self.ended[i] = at.as_nanos();
+        self.delivered_after[i] = sent_so_far;
         self.fate[i] = Fate::Delivered;
     }
 

@@ -818,7 +818,7 @@ impl Simulation {
         }
         self.metrics.on_delivered(&msg.bytes);
         if let Some(capture) = &mut self.capture {
-            capture.on_delivered(msg.id, self.now);
+            capture.on_delivered(msg.id, self.now, self.next_msg);
         }
         self.cause = msg.cause;
         self.log.record(self.now, || Event::Delivered { msg: msg.id, from: msg.from, to: msg.to });
