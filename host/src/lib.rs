@@ -9,6 +9,7 @@
 //! - [`scenario`]: scenario files (TOML).
 //! - [`events`]: the event log; [`summary`]: results.
 //! - [`capture`]: every message with its fate, filters, search and statistics.
+//! - [`viz`]: topology snapshots, timelines and graph exports.
 //!
 //! ```no_run
 //! use peershare::prelude::*;
@@ -34,6 +35,7 @@ pub mod scenario;
 pub mod sim;
 pub mod summary;
 pub mod time;
+pub mod viz;
 pub mod wasm;
 
 pub use peershare_wire as wire;

@@ -281,11 +281,8 @@ impl Capture {
         let op = filter.op.map(|o| o.min(u64::from(u32::MAX)) as u32);
         let fault = filter.fault;
         let mut out = Vec::new();
-        for i in 0..self.len() {
-            let sent = self.sent[i];
-            if sent < since || sent >= until {
-                continue;
-            }
+        for i in self.sent_between(SimTime(since), SimTime(until)) {
+            let i = i as usize;
             if !has(&kinds, self.kind[i]) || !fates[self.fate[i] as usize] {
                 continue;
             }

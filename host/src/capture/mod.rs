@@ -229,6 +229,14 @@ impl Capture {
         Message { capture: self, i: id as usize }
     }
 
+    /// The ids of the messages sent in `[start, end)` (ids follow sending
+    /// order, so this is a range found by binary search).
+    pub fn sent_between(&self, start: SimTime, end: SimTime) -> std::ops::Range<MessageId> {
+        let a = self.sent.partition_point(|&t| t < start.as_nanos());
+        let b = self.sent.partition_point(|&t| t < end.as_nanos());
+        a as MessageId..b.max(a) as MessageId
+    }
+
     /// Every message, in id (sending) order.
     pub fn messages(&self) -> impl Iterator<Item = Message<'_>> {
         (0..self.len()).map(move |i| Message { capture: self, i })

@@ -6,6 +6,7 @@
 //! [`crate::scenario::Scenario`].
 
 mod faults;
+mod snapshot;
 
 use faults::FaultEvent;
 
