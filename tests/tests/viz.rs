@@ -162,3 +162,128 @@ fn flows_count_the_captured_messages_of_the_window() {
     assert_eq!(s.flows.iter().map(|f| f.bytes).sum::<u64>(), in_window.iter().map(|m| u64::from(m.size())).sum::<u64>());
     assert_eq!(s.flow_window, Some(window));
 }
+
+#[test]
+fn a_lookup_trace_shows_rounds_distances_the_shortlist_and_the_decision() {
+    use peershare::viz::LookupTrace;
+    let (b, joined) = network(120, 56, Record::new("config"));
+    let key = peershare_e2e::kademlia::key(56, 1, 20);
+    let mut sim = b.operation(joined, 7, Operation::Lookup { key: key.clone() }).build().unwrap();
+    sim.run_until(joined + SimDuration::from_secs(5)).unwrap();
+    let op = sim.operations()[0].op;
+    let trace = LookupTrace::from_events(sim.events().events(), op).unwrap();
+    assert_eq!((trace.node, trace.kind.as_str()), (7, "lookup"));
+    let decision = trace.decision.as_ref().unwrap();
+    assert_eq!(decision.reason, "k closest answered");
+    assert_eq!(trace.queries().count() as u64, decision.queries);
+    assert!(trace.rounds.windows(2).all(|w| w[0].round < w[1].round));
+    for q in trace.queries() {
+        let id = sim.node_id(q.to).unwrap();
+        let xor: Vec<u8> = id.iter().zip(&key).map(|(a, b)| a ^ b).collect();
+        assert_eq!(q.distance.as_deref(), Some(peershare::events::hex(&xor).as_str()), "distance to the target");
+    }
+    // The tree: every queried node hangs off the asker or off a node that answered before it was asked.
+    let answered: std::collections::BTreeSet<NodeIndex> = trace.rounds.iter().flat_map(|r| r.answers.iter().map(|a| a.from)).collect();
+    for (parent, child) in trace.tree() {
+        assert!(parent == 7 || answered.contains(&parent), "{parent} -> {child}");
+    }
+    // The shortlist converges on the result.
+    let result = Record::decode(&sim.operations()[0].outcome.as_ref().unwrap().result).unwrap();
+    let last = trace.rounds.iter().flat_map(|r| r.answers.iter()).max_by_key(|a| a.time).unwrap();
+    assert_eq!(&last.shortlist[..20], result.nodes("nodes").unwrap());
+    assert_eq!(trace.completed.map(|c| c.1), Some(true));
+    assert!(serde_json::to_string(&trace).unwrap().contains("\"shortlist\""));
+}
+
+/// A fake consensus peer: becomes leader of term 2 at 1 s if it is node 0,
+/// grows its log every 500 ms and commits every other entry.
+struct FakeRaft {
+    term: u64,
+    role: &'static str,
+    log: u64,
+}
+
+impl Peer for FakeRaft {
+    fn init(&mut self, ctx: &mut peershare::node::NodeContext, _args: &InitArgs) {
+        ctx.set_timer(SimDuration::from_millis(500), 0);
+        self.publish(ctx);
+    }
+    fn on_message(&mut self, _ctx: &mut peershare::node::NodeContext, _from: NodeIndex, _message: &[u8]) {}
+    fn on_timer(&mut self, ctx: &mut peershare::node::NodeContext, _tag: u64) {
+        if ctx.now() >= SimTime::from_secs(1) && self.term == 1 {
+            self.term = 2;
+            self.role = if ctx.index() == 0 { "leader" } else { "follower" };
+        }
+        self.log += 1;
+        if self.log % 2 == 0 {
+            ctx.committed(self.log, vec![self.log as u8]);
+        }
+        self.publish(ctx);
+        self.publish(ctx); // the same state twice: kept once
+        ctx.set_timer(SimDuration::from_millis(500), 0);
+    }
+}
+
+impl FakeRaft {
+    fn publish(&self, ctx: &mut peershare::node::NodeContext) {
+        let state = Record::new("raft")
+            .with("term", self.term)
+            .with("role", self.role)
+            .with("log_length", self.log)
+            .with("commit_index", self.log / 2 * 2)
+            .with("leader", Value::Node(0));
+        ctx.publish_state(state.encode());
+    }
+}
+
+#[test]
+fn a_consensus_timeline_follows_terms_roles_logs_and_commits() {
+    use peershare::viz::ConsensusTimeline;
+    let mut sim = SimulationBuilder::new(1)
+        .group(GroupSpec::new("raft", 3, PeerSource::native(|_| FakeRaft { term: 1, role: "follower", log: 0 })))
+        .build()
+        .unwrap();
+    sim.run_until(SimTime::from_secs(3)).unwrap();
+    let t = ConsensusTimeline::from_events(sim.events().events());
+    assert_eq!(t.nodes.len(), 3);
+    for points in t.nodes.values() {
+        assert_eq!(points.len(), 7, "init and six timer ticks, duplicates dropped");
+        assert_eq!(points[0].term, Some(1));
+        assert_eq!(points.last().unwrap().log_length, Some(6));
+        assert!(points.windows(2).all(|w| w[0].time < w[1].time));
+    }
+    assert_eq!(t.commits.len(), 9, "three commits per node by 3 s");
+    assert_eq!(t.leaders(), vec![(SimTime::from_secs(1), Some(2), 0)]);
+    assert_eq!(t.nodes[&1][2].role.as_deref(), Some("follower"));
+}
+
+#[test]
+fn vega_lite_specs_declare_their_schema_and_carry_their_data() {
+    use peershare::viz::vega;
+    let (mut sim, joined) = kademlia(57);
+    sim.run_until(joined).unwrap();
+    let capture = sim.capture().unwrap();
+    let all: Vec<u64> = (0..capture.len() as u64).collect();
+    let latencies = vega::delivery_latencies(capture, &all);
+    let specs = [
+        (vega::latency_cdf("delivery latency", &[("all", latencies.clone())]), latencies.len()),
+        (vega::hop_histogram("hops", &[1, 2, 2, 3, 3, 3]), 3),
+        (vega::messages_over_time("messages", capture, &all, SimDuration::from_secs(1)), 0),
+        (vega::load_per_node("load", capture, &all), 160),
+    ];
+    for (spec, rows) in specs {
+        assert_eq!(spec["$schema"], vega::SCHEMA);
+        let values = spec["data"]["values"].as_array().unwrap();
+        assert!(!values.is_empty());
+        if rows > 0 {
+            assert_eq!(values.len(), rows, "{}", spec["title"]);
+        }
+        for (channel, enc) in spec["encoding"].as_object().unwrap() {
+            let field = enc["field"].as_str().unwrap();
+            assert!(values.iter().all(|v| v.get(field).is_some()), "{channel}: field {field} missing from the data");
+        }
+    }
+    let per_second = vega::messages_over_time("m", capture, &all, SimDuration::from_secs(1));
+    let total: u64 = per_second["data"]["values"].as_array().unwrap().iter().map(|v| v["messages"].as_u64().unwrap()).sum();
+    assert_eq!(total, capture.len() as u64);
+}

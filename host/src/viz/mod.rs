@@ -3,7 +3,10 @@
 //!
 //! - [`topology`]: a [`TopologySnapshot`] of the network at one time
 //!   (`Simulation::topology`), exported as node-link JSON, GraphML or DOT;
-//! - [`timeline`]: snapshot diffs and replayable [`Timeline`]s.
+//! - [`timeline`]: snapshot diffs and replayable [`Timeline`]s;
+//! - [`lookup`]: a lookup as rounds and as a tree ([`LookupTrace`]);
+//! - [`consensus`]: per-node terms, roles, logs and commits ([`ConsensusTimeline`]);
+//! - [`vega`]: Vega-Lite specifications with inline data for the standard plots.
 //!
 //! ```no_run
 //! use peershare::prelude::*;
@@ -17,9 +20,14 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
+pub mod consensus;
 mod graph;
+pub mod lookup;
 pub mod timeline;
 pub mod topology;
+pub mod vega;
 
+pub use consensus::ConsensusTimeline;
+pub use lookup::LookupTrace;
 pub use timeline::{SnapshotDiff, Timeline};
 pub use topology::{Edge, EdgeKind, Flow, NodeView, Status, TopologySnapshot};
