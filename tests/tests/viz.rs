@@ -215,7 +215,7 @@ impl Peer for FakeRaft {
             self.role = if ctx.index() == 0 { "leader" } else { "follower" };
         }
         self.log += 1;
-        if self.log % 2 == 0 {
+        if self.log.is_multiple_of(2) {
             ctx.committed(self.log, vec![self.log as u8]);
         }
         self.publish(ctx);
