@@ -1,6 +1,7 @@
 //! The `peershare` command: run scenarios and show what happened.
 
 mod inspect;
+mod viz_files;
 
 use clap::{Parser, Subcommand};
 use peershare::events::Event;
@@ -50,6 +51,11 @@ enum Command {
         /// Do not capture messages (no capture.bin; a little faster).
         #[arg(long)]
         no_capture: bool,
+        /// Also write visualisation files: topology snapshots every tenth
+        /// of the run (timeline.json), the last one as topology.json
+        /// (node-link), .graphml and .dot, and Vega-Lite plots (*.vl.json).
+        #[arg(long)]
+        viz: bool,
     },
     /// Filter, search and summarise the messages of a run (its capture.bin).
     Inspect(inspect::InspectArgs),
@@ -82,7 +88,7 @@ fn run(cli: Cli) -> Result<(), SimError> {
             };
             println!("PeerShare demo: {} peers running the `flood` WebAssembly plugin, seed {}.", scenario.node_count(), scenario.seed());
             println!("Each second one peer broadcasts; the message floods hop by hop until its TTL runs out.\n");
-            let sim = simulate(&scenario, false, out.is_some())?;
+            let sim = simulate(&scenario, false, out.is_some(), None)?;
             walk_through(&sim);
             print_summary(&sim.summary());
             if let Some(dir) = out {
@@ -95,20 +101,30 @@ fn run(cli: Cli) -> Result<(), SimError> {
             Ok(())
         }
         Command::Inspect(args) => inspect::inspect(args),
-        Command::Run { scenario, seed, out, quiet, no_capture } => {
+        Command::Run { scenario, seed, out, quiet, no_capture, viz } => {
             let scenario = Scenario::load(&scenario)?;
             let scenario = match seed {
                 Some(s) => scenario.with_seed(s),
                 None => scenario,
             };
-            let sim = simulate(&scenario, quiet, !no_capture)?;
+            let mut recorder = viz.then(viz_files::VizRecorder::new);
+            let sim = simulate(&scenario, quiet, !no_capture, recorder.as_mut())?;
             write_outputs(&sim, &out)?;
+            let viz_written = match &recorder {
+                Some(r) => r.write(&sim, &out)?,
+                None => Vec::new(),
+            };
             if !quiet {
                 print_summary(&sim.summary());
                 let capture = if no_capture { "" } else { ", capture.bin" };
                 println!("\nWrote {0}/events.jsonl{capture} and {0}/summary.json (seed {1}).", out.display(), scenario.seed());
                 if !no_capture {
                     println!("Explore the messages with `peershare inspect {}` (--help for filters).", out.display());
+                }
+                if !viz_written.is_empty() {
+                    let names: Vec<String> =
+                        viz_written.iter().filter_map(|p| p.file_name()).map(|n| n.to_string_lossy().into_owned()).collect();
+                    println!("Visualisation files: {}", names.join(", "));
                 }
             }
             Ok(())
@@ -133,7 +149,7 @@ fn run(cli: Cli) -> Result<(), SimError> {
 }
 
 /// Builds and runs a scenario to its end, with a progress bar on a terminal.
-fn simulate(scenario: &Scenario, quiet: bool, capture: bool) -> Result<Simulation, SimError> {
+fn simulate(scenario: &Scenario, quiet: bool, capture: bool, mut viz: Option<&mut viz_files::VizRecorder>) -> Result<Simulation, SimError> {
     let mut sim = scenario.builder()?.capture(capture).build()?;
     let end = scenario.end();
     let bar = if quiet { indicatif::ProgressBar::hidden() } else { indicatif::ProgressBar::new(100) };
@@ -144,6 +160,11 @@ fn simulate(scenario: &Scenario, quiet: bool, capture: bool) -> Result<Simulatio
     for step in 1..=100u64 {
         let t = SimTime(end.as_nanos() / 100 * step).max(if step == 100 { end } else { SimTime::ZERO });
         sim.run_until(t)?;
+        if let Some(recorder) = viz.as_deref_mut()
+            && step.is_multiple_of(10)
+        {
+            recorder.snapshot(&mut sim);
+        }
         bar.set_position(step);
         bar.set_message(format!("{} events", sim.events().total()));
     }

@@ -116,3 +116,25 @@ fn inspect_filters_the_captured_messages_of_a_run() {
     let missing = peershare().arg("inspect").arg(out.join("nowhere")).output().unwrap();
     assert!(String::from_utf8_lossy(&missing.stderr).contains("capture.bin"), "{missing:?}");
 }
+
+#[test]
+fn run_with_viz_writes_snapshots_and_plots() {
+    let out = temp_dir("viz");
+    let scenario = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../examples/flood.toml");
+    let o = peershare().arg("run").arg(&scenario).arg("--out").arg(&out).arg("--viz").output().unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(String::from_utf8_lossy(&o.stdout).contains("Visualisation files: timeline.json, topology.json"));
+    let topology: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(out.join("topology.json")).unwrap()).unwrap();
+    assert_eq!(topology["nodes"].as_array().unwrap().len(), 200);
+    assert!(topology["links"].as_array().unwrap().iter().any(|l| l["type"] == "connection"), "flood neighbours are connections");
+    assert!(topology["links"].as_array().unwrap().iter().any(|l| l["type"] == "flow"));
+    let timeline: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(out.join("timeline.json")).unwrap()).unwrap();
+    assert_eq!(timeline["diffs"].as_array().unwrap().len(), 9, "ten snapshots");
+    assert!(std::fs::read_to_string(out.join("topology.graphml")).unwrap().contains("<graphml"));
+    assert!(std::fs::read_to_string(out.join("topology.dot")).unwrap().starts_with("digraph"));
+    for plot in ["latency-cdf.vl.json", "messages-over-time.vl.json", "load-per-node.vl.json"] {
+        let spec: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(out.join(plot)).unwrap()).unwrap();
+        assert!(spec["$schema"].as_str().unwrap().contains("vega-lite"), "{plot}");
+        assert!(!spec["data"]["values"].as_array().unwrap().is_empty(), "{plot}");
+    }
+}

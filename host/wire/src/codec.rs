@@ -168,6 +168,21 @@ pub fn peek_kind(bytes: &[u8]) -> Result<&str, DecodeError> {
     Reader::header(bytes).map(|(_, kind)| kind)
 }
 
+/// The value of the first field named `name` in an encoded record, decoding
+/// only that field (the others are skipped without allocating). `Ok(None)`
+/// if the record has no such field.
+pub fn find_field(bytes: &[u8], name: &str) -> Result<Option<Value>, DecodeError> {
+    let (mut r, _) = Reader::header(bytes)?;
+    let count = r.length()?;
+    for _ in 0..count {
+        if r.str()? == name {
+            return r.value().map(Some);
+        }
+        r.skip_value()?;
+    }
+    Ok(None)
+}
+
 /// Checks that `bytes` is exactly one well-formed canonical record, without
 /// allocating. Returns the same error as [`Record::decode`] would.
 pub fn validate(bytes: &[u8]) -> Result<(), DecodeError> {
@@ -363,5 +378,23 @@ impl<'a> Reader<'a> {
             NODES => self.skip_list(Self::node),
             tag => fail(self.pos - 1, DecodeErrorKind::UnknownTag(tag)),
         }
+    }
+}
+
+#[cfg(test)]
+mod find_field_tests {
+    use super::*;
+
+    #[test]
+    fn finds_the_first_field_of_a_name_and_only_it() {
+        let r = Record::new("m").with("a", 1u64).with("list", Value::Nodes(vec![1, 2])).with("b", "x").with("a", 2u64);
+        let bytes = r.encode();
+        assert_eq!(find_field(&bytes, "a").unwrap(), Some(Value::U64(1)));
+        assert_eq!(find_field(&bytes, "b").unwrap(), Some(Value::Str("x".into())));
+        assert_eq!(find_field(&bytes, "list").unwrap(), Some(Value::Nodes(vec![1, 2])));
+        assert_eq!(find_field(&bytes, "zzz").unwrap(), None);
+        // A search that walks into a damaged field reports it.
+        assert!(find_field(&bytes[..bytes.len() - 1], "zzz").is_err());
+        assert!(find_field(&[0x00], "a").is_err());
     }
 }

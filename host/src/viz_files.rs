@@ -1,0 +1,74 @@
+//! `peershare run --viz`: visualisation files written next to the results.
+
+use peershare::error::SimError;
+use peershare::prelude::*;
+use peershare::viz::{Timeline, vega};
+use std::path::{Path, PathBuf};
+
+/// Collects topology snapshots while a run goes.
+pub struct VizRecorder {
+    timeline: Option<Timeline>,
+    last: SimTime,
+}
+
+impl VizRecorder {
+    /// A recorder with no snapshot yet.
+    pub fn new() -> Self {
+        VizRecorder { timeline: None, last: SimTime::ZERO }
+    }
+
+    /// Takes a snapshot now, with the flows since the previous one.
+    pub fn snapshot(&mut self, sim: &mut Simulation) {
+        let now = sim.now();
+        let snapshot = sim.topology(Some((self.last, now)));
+        self.last = now;
+        match &mut self.timeline {
+            None => self.timeline = Some(Timeline::new(snapshot)),
+            Some(t) => t.push(snapshot),
+        }
+    }
+
+    /// Writes the timeline, the last snapshot as node-link JSON, GraphML and
+    /// DOT, and the standard plots as Vega-Lite specifications. Returns the
+    /// files written.
+    pub fn write(&self, sim: &Simulation, dir: &Path) -> Result<Vec<PathBuf>, SimError> {
+        let mut written = Vec::new();
+        let mut write = |name: &str, text: String| -> Result<(), SimError> {
+            let path = dir.join(name);
+            std::fs::write(&path, text).map_err(|source| SimError::Output { path: path.display().to_string(), source })?;
+            written.push(path);
+            Ok(())
+        };
+        if let Some(timeline) = &self.timeline {
+            write("timeline.json", serde_json::to_string(timeline).expect("timelines serialise"))?;
+            let last = timeline.replay().pop().expect("a timeline has a snapshot");
+            write("topology.json", last.to_node_link_json().to_string())?;
+            write("topology.graphml", last.to_graphml())?;
+            write("topology.dot", last.to_dot())?;
+        }
+        let mut latencies: std::collections::BTreeMap<&str, Vec<f64>> = Default::default();
+        let mut hops = Vec::new();
+        for rec in sim.operations() {
+            if let Some(outcome) = &rec.outcome {
+                latencies.entry(rec.operation.kind()).or_default().push(outcome.at.since(rec.issued_at).as_millis_f64());
+                if let Some(rounds) = Record::decode(&outcome.result).ok().and_then(|r| r.u64("rounds")) {
+                    hops.push(rounds);
+                }
+            }
+        }
+        if !latencies.is_empty() {
+            let series: Vec<(&str, Vec<f64>)> = latencies.into_iter().collect();
+            write("latency-cdf.vl.json", vega::latency_cdf("operation latency", &series).to_string())?;
+        }
+        if !hops.is_empty() {
+            write("hops.vl.json", vega::hop_histogram("hops per operation", &hops).to_string())?;
+        }
+        if let Some(capture) = sim.capture() {
+            let all: Vec<u64> = (0..capture.len() as u64).collect();
+            let bin = SimDuration((sim.now().as_nanos() / 100).max(1_000_000));
+            write("messages-over-time.vl.json", vega::messages_over_time("messages by kind", capture, &all, bin).to_string())?;
+            write("load-per-node.vl.json", vega::load_per_node("messages per node", capture, &all).to_string())?;
+        }
+        Ok(written)
+    }
+}
