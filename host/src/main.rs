@@ -53,7 +53,8 @@ enum Command {
         no_capture: bool,
         /// Also write visualisation files: topology snapshots every tenth
         /// of the run (timeline.json), the last one as topology.json
-        /// (node-link), .graphml and .dot, and Vega-Lite plots (*.vl.json).
+        /// (node-link), .graphml and .dot, lookup traces (lookups.json), a
+        /// consensus timeline (consensus.json), and Vega-Lite plots (*.vl.json).
         #[arg(long)]
         viz: bool,
     },

@@ -29,8 +29,9 @@ impl VizRecorder {
     }
 
     /// Writes the timeline, the last snapshot as node-link JSON, GraphML and
-    /// DOT, and the standard plots as Vega-Lite specifications. Returns the
-    /// files written.
+    /// DOT, the lookup traces (lookups.json) and consensus timeline
+    /// (consensus.json) if the run has them, and the standard plots as
+    /// Vega-Lite specifications. Returns the files written.
     pub fn write(&self, sim: &Simulation, dir: &Path) -> Result<Vec<PathBuf>, SimError> {
         let mut written = Vec::new();
         let mut write = |name: &str, text: String| -> Result<(), SimError> {
@@ -45,6 +46,17 @@ impl VizRecorder {
             write("topology.json", last.to_node_link_json().to_string())?;
             write("topology.graphml", last.to_graphml())?;
             write("topology.dot", last.to_dot())?;
+        }
+        let events = sim.events().events();
+        let traced: std::collections::BTreeSet<u64> =
+            events.iter().filter_map(|e| if let peershare::events::Event::Trace { op, .. } = e.event { Some(op) } else { None }).collect();
+        if !traced.is_empty() {
+            let traces: Vec<_> = traced.iter().filter_map(|&op| peershare::viz::LookupTrace::from_events(events, op)).collect();
+            write("lookups.json", serde_json::to_string(&traces).expect("traces serialise"))?;
+        }
+        let consensus = peershare::viz::ConsensusTimeline::from_events(events);
+        if !consensus.nodes.is_empty() || !consensus.commits.is_empty() {
+            write("consensus.json", serde_json::to_string(&consensus).expect("timelines serialise"))?;
         }
         let mut latencies: std::collections::BTreeMap<&str, Vec<f64>> = Default::default();
         let mut hops = Vec::new();
