@@ -14,10 +14,20 @@ use std::time::Instant;
 
 fn measure(name: &str, sim: &mut Simulation) {
     let started = Instant::now();
+    let mut state_bytes = 0;
+    for n in 0..sim.node_count() as NodeIndex {
+        state_bytes += sim.inspect_node(n).map_or(0, |r| r.encoded_len());
+    }
+    println!(
+        "{name:>24}: reading every node's state takes {:.0} ms ({:.1} MB of records)",
+        started.elapsed().as_secs_f64() * 1e3,
+        state_bytes as f64 / 1e6
+    );
+    let started = Instant::now();
     let snapshot = sim.topology(None);
     let took = started.elapsed().as_secs_f64() * 1e3;
     let t = Instant::now();
-    let json = snapshot.to_node_link_json().to_string();
+    let json = snapshot.to_node_link_json();
     let json_ms = t.elapsed().as_secs_f64() * 1e3;
     let t = Instant::now();
     let graphml = snapshot.to_graphml();

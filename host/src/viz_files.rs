@@ -43,7 +43,7 @@ impl VizRecorder {
         if let Some(timeline) = &self.timeline {
             write("timeline.json", serde_json::to_string(timeline).expect("timelines serialise"))?;
             let last = timeline.replay().pop().expect("a timeline has a snapshot");
-            write("topology.json", last.to_node_link_json().to_string())?;
+            write("topology.json", last.to_node_link_json())?;
             write("topology.graphml", last.to_graphml())?;
             write("topology.dot", last.to_dot())?;
         }

@@ -118,7 +118,7 @@ fn exports_load_as_graphs_with_the_right_counts() {
     let g = s.to_graph();
     assert_eq!((g.node_count(), g.edge_count()), (s.nodes.len(), s.edges.len()));
 
-    let json = s.to_node_link_json();
+    let json: serde_json::Value = serde_json::from_str(&s.to_node_link_json()).unwrap();
     assert_eq!(json["directed"], true);
     let nodes = json["nodes"].as_array().unwrap();
     let links = json["links"].as_array().unwrap();
@@ -147,7 +147,7 @@ fn snapshots_and_exports_are_deterministic() {
     assert_eq!(serde_json::to_string(&a).unwrap(), serde_json::to_string(&b).unwrap());
     assert_eq!(a.to_graphml(), b.to_graphml());
     assert_eq!(a.to_dot(), b.to_dot());
-    assert_eq!(a.to_node_link_json().to_string(), b.to_node_link_json().to_string());
+    assert_eq!(a.to_node_link_json(), b.to_node_link_json());
 }
 
 #[test]

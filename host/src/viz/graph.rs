@@ -3,7 +3,6 @@
 
 use super::topology::{Edge, NodeView, TopologySnapshot};
 use petgraph::graph::{DiGraph, NodeIndex as GraphIndex};
-use serde_json::json;
 use std::fmt::Write;
 
 impl TopologySnapshot {
@@ -25,34 +24,97 @@ impl TopologySnapshot {
 
     /// Node-link JSON, the convention of D3 and networkx
     /// (`networkx.node_link_graph`): `{"directed", "multigraph", "graph",
-    /// "nodes": [{"id", ...}], "links": [{"source", "target", ...}]}`.
-    pub fn to_node_link_json(&self) -> serde_json::Value {
-        let nodes: Vec<_> = self
-            .nodes
-            .iter()
-            .map(|n| {
-                json!({ "id": n.index, "node_id": n.id, "group": n.group, "peer": n.peer, "role": n.role, "status": n.status, "summary": n.summary })
-            })
-            .collect();
-        let mut links: Vec<_> = self
+    /// "nodes": [{"id", ...}], "links": [{"source", "target", "type", ...}]}`;
+    /// routing links carry their `bucket`, fingers their `index`, successors
+    /// their `rank`, data flows (`"type": "flow"`) their counts.
+    pub fn to_node_link_json(&self) -> String {
+        #[derive(serde::Serialize)]
+        struct NodeLink<'a> {
+            directed: bool,
+            multigraph: bool,
+            graph: GraphInfo,
+            nodes: Vec<NodeOut<'a>>,
+            links: Vec<LinkOut>,
+        }
+        #[derive(serde::Serialize)]
+        struct GraphInfo {
+            time_ns: u64,
+        }
+        #[derive(serde::Serialize)]
+        struct NodeOut<'a> {
+            id: u32,
+            node_id: &'a str,
+            group: &'a str,
+            peer: &'a str,
+            role: Option<&'a str>,
+            status: super::topology::Status,
+            summary: &'a std::collections::BTreeMap<String, serde_json::Value>,
+        }
+        #[derive(serde::Serialize)]
+        struct LinkOut {
+            source: u32,
+            target: u32,
+            #[serde(rename = "type")]
+            kind: &'static str,
+            #[serde(skip_serializing_if = "Option::is_none")]
+            bucket: Option<u32>,
+            #[serde(skip_serializing_if = "Option::is_none")]
+            index: Option<u32>,
+            #[serde(skip_serializing_if = "Option::is_none")]
+            rank: Option<u32>,
+            #[serde(skip_serializing_if = "Option::is_none")]
+            messages: Option<u64>,
+            #[serde(skip_serializing_if = "Option::is_none")]
+            bytes: Option<u64>,
+            #[serde(skip_serializing_if = "Option::is_none")]
+            delivered: Option<u64>,
+        }
+        let link = |source, target, kind| LinkOut {
+            source,
+            target,
+            kind,
+            bucket: None,
+            index: None,
+            rank: None,
+            messages: None,
+            bytes: None,
+            delivered: None,
+        };
+        let mut links: Vec<LinkOut> = self
             .edges
             .iter()
             .map(|e| {
-                let mut link = json!({ "source": e.from, "target": e.to, "type": e.kind.name() });
-                if let serde_json::Value::Object(extra) = serde_json::to_value(&e.kind).expect("edge kinds serialise") {
-                    for (k, v) in extra {
-                        if k != "type" {
-                            link[k] = v;
-                        }
-                    }
+                let mut l = link(e.from, e.to, e.kind.name());
+                match e.kind {
+                    super::topology::EdgeKind::Routing { bucket } => l.bucket = bucket,
+                    super::topology::EdgeKind::Finger { index } => l.index = Some(index),
+                    super::topology::EdgeKind::Successor { rank } => l.rank = Some(rank),
+                    _ => {}
                 }
-                link
+                l
             })
             .collect();
-        links.extend(self.flows.iter().map(|f| {
-            json!({ "source": f.from, "target": f.to, "type": "flow", "messages": f.messages, "bytes": f.bytes, "delivered": f.delivered })
+        links.extend(self.flows.iter().map(|f| LinkOut {
+            messages: Some(f.messages),
+            bytes: Some(f.bytes),
+            delivered: Some(f.delivered),
+            ..link(f.from, f.to, "flow")
         }));
-        json!({ "directed": true, "multigraph": true, "graph": { "time_ns": self.time.as_nanos() }, "nodes": nodes, "links": links })
+        let nodes = self
+            .nodes
+            .iter()
+            .map(|n| NodeOut {
+                id: n.index,
+                node_id: &n.id,
+                group: &n.group,
+                peer: &n.peer,
+                role: n.role.as_deref(),
+                status: n.status,
+                summary: &n.summary,
+            })
+            .collect();
+        let doc = NodeLink { directed: true, multigraph: true, graph: GraphInfo { time_ns: self.time.as_nanos() }, nodes, links };
+        serde_json::to_string(&doc).expect("node-link documents serialise")
     }
 
     /// GraphML, with node attributes (id, group, peer, role, status) and

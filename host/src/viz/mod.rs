@@ -16,7 +16,7 @@
 //! let window = (SimTime::from_secs(15), SimTime::from_secs(20));
 //! let snapshot = sim.topology(Some(window));
 //! std::fs::write("topology.graphml", snapshot.to_graphml())?;
-//! std::fs::write("topology.json", snapshot.to_node_link_json().to_string())?;
+//! std::fs::write("topology.json", snapshot.to_node_link_json())?;
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
