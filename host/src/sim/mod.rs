@@ -611,16 +611,22 @@ impl Simulation {
             match slot.runtime.inspect() {
                 Some(Ok(bytes)) => return Record::decode(&bytes).ok(),
                 Some(Err(reason)) => {
-                    slot.alive = false;
-                    slot.timers.clear();
-                    slot.crash = Some(reason.clone());
-                    self.log.record(self.now, || Event::Crashed { node, reason });
+                    self.crash_node(node, reason);
                     return None;
                 }
                 None => {}
             }
         }
         self.node_state(node)
+    }
+
+    /// Records a node's own failure: it takes no further part in the run.
+    fn crash_node(&mut self, node: NodeIndex, reason: CrashReason) {
+        let slot = &mut self.nodes[node as usize];
+        slot.alive = false;
+        slot.timers.clear();
+        slot.crash = Some(reason.clone());
+        self.log.record(self.now, || Event::Crashed { node, reason });
     }
 
     /// The state a node published last (decoded), if any.
@@ -887,11 +893,7 @@ impl Simulation {
         self.apply_effects(node, finished, &mut effects);
         self.effects = effects;
         if let Err(reason) = outcome {
-            let slot = &mut self.nodes[node as usize];
-            slot.alive = false;
-            slot.timers.clear();
-            slot.crash = Some(reason.clone());
-            self.log.record(self.now, || Event::Crashed { node, reason });
+            self.crash_node(node, reason);
         }
     }
 

@@ -2,9 +2,23 @@
 
 use super::Simulation;
 use crate::NodeIndex;
+use crate::node::CrashReason;
 use crate::time::SimTime;
+use crate::viz::topology::Edge;
 use crate::viz::topology::{Flow, NodeView, Status, TopologySnapshot, read_state};
 use std::collections::BTreeMap;
+
+/// What reading one node's state gave.
+enum Read {
+    /// Its `inspect` export's answer, read into edges, role and summary.
+    State((Vec<Edge>, Option<String>, BTreeMap<String, serde_json::Value>)),
+    /// It has no `inspect` export: use what it published.
+    Published,
+    /// Its `inspect` trapped.
+    Crashed(CrashReason),
+    /// Not running, or nothing readable.
+    Nothing,
+}
 
 impl Simulation {
     /// The network now: every node (status, role, state summary) and the
@@ -14,20 +28,61 @@ impl Simulation {
     /// the run.
     pub fn topology(&mut self, window: Option<(SimTime, SimTime)>) -> TopologySnapshot {
         let n = self.nodes.len();
+        let now = self.now;
+        // Each node is its own sandbox: read their states on all cores, in
+        // chunks of nodes, and decode them there too.
+        let threads = std::thread::available_parallelism().map_or(1, |t| t.get()).clamp(1, 8);
+        let chunk = n.div_ceil(threads).max(1);
+        let read: Vec<Read> = std::thread::scope(|s| {
+            let parts: Vec<_> = self
+                .nodes
+                .chunks_mut(chunk)
+                .enumerate()
+                .map(|(c, slots)| {
+                    s.spawn(move || {
+                        slots
+                            .iter_mut()
+                            .enumerate()
+                            .map(|(k, slot)| {
+                                if !(slot.alive && slot.started && slot.down.is_none()) {
+                                    return Read::Nothing;
+                                }
+                                slot.runtime.context().set_now(now);
+                                match slot.runtime.inspect() {
+                                    Some(Ok(bytes)) => match peershare_wire::Record::decode(&bytes) {
+                                        Ok(record) => Read::State(read_state((c * chunk + k) as NodeIndex, &record)),
+                                        Err(_) => Read::Nothing,
+                                    },
+                                    Some(Err(reason)) => Read::Crashed(reason),
+                                    None => Read::Published,
+                                }
+                            })
+                            .collect::<Vec<_>>()
+                    })
+                })
+                .collect();
+            parts.into_iter().flat_map(|p| p.join().expect("a snapshot thread panicked")).collect()
+        });
         let mut nodes = Vec::with_capacity(n);
         let mut edges = Vec::new();
-        for i in 0..n as NodeIndex {
+        for (i, read) in read.into_iter().enumerate() {
+            let i = i as NodeIndex;
+            let state = match read {
+                Read::State(s) => Some(s),
+                Read::Published => self.node_state(i).map(|r| read_state(i, &r)),
+                Read::Crashed(reason) => {
+                    self.crash_node(i, reason);
+                    None
+                }
+                Read::Nothing => None,
+            };
             let status = match self.node_status(i).expect("in range") {
                 super::NodeStatus::NotStarted => Status::NotStarted,
                 super::NodeStatus::Up => Status::Up,
                 super::NodeStatus::Down(_) => Status::Down,
                 super::NodeStatus::Crashed(_) => Status::Crashed,
             };
-            let state = if status == Status::Up { self.inspect_node(i) } else { None };
-            let (mut node_edges, role, summary) = match &state {
-                Some(record) => read_state(i, record),
-                None => (Vec::new(), None, BTreeMap::new()),
-            };
+            let (mut node_edges, role, summary) = state.unwrap_or_default();
             edges.append(&mut node_edges);
             let slot = &self.nodes[i as usize];
             nodes.push(NodeView {
