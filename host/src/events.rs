@@ -316,23 +316,6 @@ pub enum Event {
     },
 }
 
-/// Events of faults and of the nodes they take down and bring back.
-impl Event {
-    /// The fault this event is about or was caused by, if any.
-    pub fn fault(&self) -> Option<FaultId> {
-        match self {
-            Event::FaultStarted { fault, .. }
-            | Event::FaultChanged { fault }
-            | Event::FaultEnded { fault }
-            | Event::NodeDown { fault, .. }
-            | Event::NodeUp { fault, .. }
-            | Event::MessageFaulted { fault, .. } => Some(*fault),
-            Event::Dropped { reason, .. } => reason.fault(),
-            _ => None,
-        }
-    }
-}
-
 /// An event with its place in the run.
 #[derive(Clone, Debug, PartialEq)]
 pub struct LoggedEvent {

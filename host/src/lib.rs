@@ -27,6 +27,7 @@ pub mod error;
 pub mod events;
 pub mod fault;
 pub mod fileshare;
+mod intern;
 pub mod network;
 pub mod node;
 pub mod queue;

@@ -1,8 +1,9 @@
 //! Results of a run: operation success and latency, message counts and
 //! sizes, crashes. Written as `summary.json` by the CLI.
 
+use crate::intern::{Interner, kind_of};
 use serde::Serialize;
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 
 /// Message counters for one message kind.
 #[derive(Clone, Debug, Default, PartialEq, Serialize)]
@@ -149,44 +150,33 @@ pub struct FaultSummary {
 #[derive(Debug, Default)]
 pub(crate) struct Metrics {
     pub messages: MessageStats,
-    kind_index: HashMap<String, usize>,
-    kinds: Vec<(String, KindStats)>,
+    kinds: Interner,
+    by_kind: Vec<KindStats>,
     pub fuel_consumed: u64,
 }
 
 impl Metrics {
     fn kind_stats(&mut self, kind: &str) -> &mut KindStats {
-        // Protocols have a handful of message kinds: a scan beats hashing.
-        if self.kinds.len() <= 16
-            && let Some(i) = self.kinds.iter().position(|(k, _)| k == kind)
-        {
-            return &mut self.kinds[i].1;
+        let i = self.kinds.intern(kind) as usize;
+        if i == self.by_kind.len() {
+            self.by_kind.push(KindStats::default());
         }
-        let i = match self.kind_index.get(kind) {
-            Some(&i) => i,
-            None => {
-                self.kinds.push((kind.to_string(), KindStats::default()));
-                self.kind_index.insert(kind.to_string(), self.kinds.len() - 1);
-                self.kinds.len() - 1
-            }
-        };
-        &mut self.kinds[i].1
+        &mut self.by_kind[i]
     }
 
-    pub fn on_sent(&mut self, bytes: &[u8]) {
+    /// Counts a message of `kind` and `size` bytes handed to the network.
+    pub fn on_sent(&mut self, kind: &str, size: usize) {
         self.messages.sent += 1;
-        self.messages.bytes_sent += bytes.len() as u64;
-        let kind = peershare_wire::peek_kind(bytes).unwrap_or("<malformed>");
+        self.messages.bytes_sent += size as u64;
         let s = self.kind_stats(kind);
         s.sent += 1;
-        s.bytes_sent += bytes.len() as u64;
+        s.bytes_sent += size as u64;
     }
 
     pub fn on_delivered(&mut self, bytes: &[u8]) {
         self.messages.delivered += 1;
         self.messages.bytes_delivered += bytes.len() as u64;
-        let kind = peershare_wire::peek_kind(bytes).unwrap_or("<malformed>");
-        self.kind_stats(kind).delivered += 1;
+        self.kind_stats(kind_of(bytes)).delivered += 1;
     }
 
     pub fn on_dropped(&mut self, reason: &str) {
@@ -195,7 +185,7 @@ impl Metrics {
 
     pub fn message_stats(&self) -> MessageStats {
         let mut m = self.messages.clone();
-        m.by_kind = self.kinds.iter().cloned().collect();
+        m.by_kind = self.kinds.names().iter().cloned().zip(self.by_kind.iter().cloned()).collect();
         m
     }
 }

@@ -6,18 +6,14 @@ use peershare::prelude::*;
 use peershare_e2e::kademlia::{Liveness, phase};
 use peershare_e2e::{example, run, trace_bytes};
 
-fn at_secs(s: u64) -> SimTime {
-    SimTime::from_secs(s)
-}
-
 #[test]
 fn the_partition_example_splits_and_heals() {
     let sim = run(&example("partition.toml"));
     let live = Liveness::of(&sim);
     let everyone = |_| true;
-    let before = phase(&sim, &live, at_secs(10), at_secs(30), everyone);
-    let during = phase(&sim, &live, at_secs(35), at_secs(65), everyone);
-    let after = phase(&sim, &live, at_secs(80), at_secs(95), everyone);
+    let before = phase(&sim, &live, SimTime::from_secs(10), SimTime::from_secs(30), everyone);
+    let during = phase(&sim, &live, SimTime::from_secs(35), SimTime::from_secs(65), everyone);
+    let after = phase(&sim, &live, SimTime::from_secs(80), SimTime::from_secs(95), everyone);
     before.report("before");
     during.report("partitioned");
     after.report("healed");
@@ -41,8 +37,8 @@ fn the_churn_example_takes_nodes_down_and_brings_them_back() {
     let restarts = sim.events().events().iter().filter(|e| matches!(e.event, Event::NodeUp { state_kept: false, .. })).count();
     assert_eq!(restarts as u64, churn.returns, "returning nodes restart from scratch");
     let live = Liveness::of(&sim);
-    let during = phase(&sim, &live, at_secs(30), at_secs(130), |_| true);
-    let after = phase(&sim, &live, at_secs(145), at_secs(155), |_| true);
+    let during = phase(&sim, &live, SimTime::from_secs(30), SimTime::from_secs(130), |_| true);
+    let after = phase(&sim, &live, SimTime::from_secs(145), SimTime::from_secs(155), |_| true);
     during.report("churn");
     after.report("after");
     assert!(during.succeeded < during.issued, "lookups at departed nodes fail");

@@ -41,8 +41,8 @@ impl Capture {
     fn write_to(&self, out: &mut impl Write) -> io::Result<()> {
         out.write_all(MAGIC)?;
         out.write_all(&(self.len() as u64).to_le_bytes())?;
-        out.write_all(&(self.kinds.len() as u32).to_le_bytes())?;
-        for k in &self.kinds {
+        out.write_all(&(self.kinds().len() as u32).to_le_bytes())?;
+        for k in self.kinds() {
             out.write_all(&(k.len() as u32).to_le_bytes())?;
             out.write_all(k.as_bytes())?;
         }
@@ -96,7 +96,7 @@ impl Capture {
         for _ in 0..kinds {
             let len = u32_at(take(4, "the kinds")?) as usize;
             let kind = std::str::from_utf8(take(len, "the kinds")?).map_err(|_| "a kind is not UTF-8".to_string())?;
-            capture.intern(kind);
+            capture.kinds.intern(kind);
         }
         let mut col64 = |what: &str| -> Result<Vec<u64>, String> {
             Ok(take(n.checked_mul(8).ok_or("too many messages")?, what)?.chunks_exact(8).map(u64_at).collect())
@@ -142,8 +142,8 @@ mod tests {
     #[test]
     fn a_capture_survives_a_round_trip_and_damage_is_reported() {
         let mut c = Capture::new();
-        c.on_sent(0, SimTime(5), 1, 2, &Record::new("PING").with("n", 1u64).encode(), Cause::NONE);
-        c.on_sent(1, SimTime(7), 2, 1, &Record::new("PONG").encode(), Cause::new(3, 2));
+        c.on_sent(0, SimTime(5), 1, 2, "PING", &Record::new("PING").with("n", 1u64).encode(), Cause::NONE);
+        c.on_sent(1, SimTime(7), 2, 1, "PONG", &Record::new("PONG").encode(), Cause::new(3, 2));
         c.on_delivered(0, SimTime(9), 2);
         c.on_dropped(1, SimTime(8), &DropReason::Partitioned { fault: 4 });
         let mut bytes = Vec::new();

@@ -108,8 +108,7 @@ impl FieldCondition {
         Ok(FieldCondition { field: field.to_string(), comparison, value: text[at + len..].trim().to_string() })
     }
 
-    /// Whether a decoded record satisfies the condition (the same rules as
-    /// [`FieldCondition::holds`], without building JSON).
+    /// Whether a decoded record satisfies the condition.
     pub fn holds_record(&self, record: &peershare_wire::Record) -> bool {
         self.holds_value(record.get(&self.field))
     }
@@ -117,86 +116,50 @@ impl FieldCondition {
     /// Whether a field's value (`None`: the field is absent) satisfies the
     /// condition.
     pub fn holds_value(&self, actual: Option<&peershare_wire::Value>) -> bool {
-        use peershare_wire::Value;
+        self.judge(actual.map(Actual::of_value))
+    }
+
+    /// Whether the decoded fields (as JSON, see [`super::Message::fields_json`])
+    /// satisfy the condition; the same rules as for records.
+    pub fn holds(&self, fields: &Json) -> bool {
+        self.judge(fields.get(&self.field).map(Actual::of_json))
+    }
+
+    /// The comparison itself: numbers numerically when the value is a
+    /// number, everything else as text; lists only contain (`~`) or not (`!=`).
+    fn judge(&self, actual: Option<Actual>) -> bool {
         let Some(actual) = actual else { return self.comparison == Comparison::Ne };
         let number = self.value.parse::<f64>().ok();
-        let scalar = |v: &Value| -> Option<Scalar> {
-            Some(match v {
-                Value::Bool(b) => Scalar::Text(b.to_string()),
-                Value::U64(x) => Scalar::Number(*x as f64),
-                Value::I64(x) => Scalar::Number(*x as f64),
-                Value::F64(x) => Scalar::Number(*x),
-                Value::Node(x) => Scalar::Number(f64::from(*x)),
-                Value::Str(s) => s.parse::<f64>().map_or_else(|_| Scalar::Text(s.clone()), Scalar::Number),
-                Value::Bytes(b) | Value::Id(b) => Scalar::Text(crate::events::hex(b)),
-                _ => return None,
-            })
-        };
-        let compare = |s: &Scalar| match (s, number) {
-            (Scalar::Number(a), Some(b)) => a.partial_cmp(&b),
-            (Scalar::Number(a), None) => Some(a.to_string().as_str().cmp(self.value.as_str())),
-            (Scalar::Text(t), _) => Some(t.as_str().cmp(self.value.as_str())),
-        };
         let equal = |s: &Scalar| match (s, number) {
             (Scalar::Number(a), Some(b)) => *a == b,
             (Scalar::Text(t), _) => t.eq_ignore_ascii_case(&self.value),
             (Scalar::Number(_), None) => false,
         };
-        let elements: Vec<Scalar> = match actual {
-            Value::U64s(v) => v.iter().map(|x| Scalar::Number(*x as f64)).collect(),
-            Value::Nodes(v) => v.iter().map(|x| Scalar::Number(f64::from(*x))).collect(),
-            Value::Ids(v) => v.iter().map(|b| Scalar::Text(crate::events::hex(b))).collect(),
-            Value::Strs(v) => v.iter().map(|t| Scalar::Text(t.clone())).collect(),
-            _ => Vec::new(),
+        let order = |s: &Scalar| match (s, number) {
+            (Scalar::Number(a), Some(b)) => a.partial_cmp(&b),
+            (Scalar::Number(a), None) => Some(a.to_string().as_str().cmp(self.value.as_str())),
+            (Scalar::Text(t), _) => Some(t.as_str().cmp(self.value.as_str())),
         };
-        let Some(one) = scalar(actual) else {
-            // A list: only equality and containment make sense.
-            return match self.comparison {
-                Comparison::Contains => elements.iter().any(equal),
-                Comparison::Ne => !elements.iter().any(equal),
-                _ => false,
-            };
+        let one = match actual {
+            Actual::List(items) => {
+                return match self.comparison {
+                    Comparison::Contains => items.iter().any(equal),
+                    Comparison::Ne => !items.iter().any(equal),
+                    _ => false,
+                };
+            }
+            Actual::One(one) => one,
         };
         match self.comparison {
             Comparison::Eq => equal(&one),
             Comparison::Ne => !equal(&one),
-            Comparison::Lt => compare(&one).is_some_and(|o| o.is_lt()),
-            Comparison::Le => compare(&one).is_some_and(|o| o.is_le()),
-            Comparison::Gt => compare(&one).is_some_and(|o| o.is_gt()),
-            Comparison::Ge => compare(&one).is_some_and(|o| o.is_ge()),
+            Comparison::Lt => order(&one).is_some_and(|o| o.is_lt()),
+            Comparison::Le => order(&one).is_some_and(|o| o.is_le()),
+            Comparison::Gt => order(&one).is_some_and(|o| o.is_gt()),
+            Comparison::Ge => order(&one).is_some_and(|o| o.is_ge()),
             Comparison::Contains => match &one {
                 Scalar::Text(t) => t.contains(&self.value),
                 Scalar::Number(_) => equal(&one),
-            },
-        }
-    }
-
-    /// Whether the decoded fields (as JSON) satisfy the condition.
-    pub fn holds(&self, fields: &Json) -> bool {
-        let Some(actual) = fields.get(&self.field) else { return self.comparison == Comparison::Ne };
-        let as_number = |v: &Json| v.as_f64().or_else(|| v.as_str().and_then(|s| s.parse::<f64>().ok()));
-        let as_text = |v: &Json| match v {
-            Json::String(s) => s.clone(),
-            other => other.to_string(),
-        };
-        let equal = |v: &Json| match (as_number(v), self.value.parse::<f64>()) {
-            (Some(a), Ok(b)) => a == b,
-            _ => as_text(v).eq_ignore_ascii_case(&self.value),
-        };
-        let order = |v: &Json| match (as_number(v), self.value.parse::<f64>()) {
-            (Some(a), Ok(b)) => a.partial_cmp(&b),
-            _ => Some(as_text(v).as_str().cmp(self.value.as_str())),
-        };
-        match self.comparison {
-            Comparison::Eq => equal(actual),
-            Comparison::Ne => !equal(actual),
-            Comparison::Lt => order(actual).is_some_and(|o| o.is_lt()),
-            Comparison::Le => order(actual).is_some_and(|o| o.is_le()),
-            Comparison::Gt => order(actual).is_some_and(|o| o.is_gt()),
-            Comparison::Ge => order(actual).is_some_and(|o| o.is_ge()),
-            Comparison::Contains => match actual {
-                Json::Array(items) => items.iter().any(equal),
-                other => as_text(other).contains(&self.value),
             },
         }
     }
@@ -252,6 +215,51 @@ enum Scalar {
     Text(String),
 }
 
+impl Scalar {
+    /// Text that reads as a number is a number.
+    fn of_text(text: &str) -> Scalar {
+        text.parse::<f64>().map_or_else(|_| Scalar::Text(text.to_string()), Scalar::Number)
+    }
+}
+
+/// A field's value as a condition sees it: one scalar, or a list.
+enum Actual {
+    One(Scalar),
+    List(Vec<Scalar>),
+}
+
+impl Actual {
+    fn of_value(v: &peershare_wire::Value) -> Actual {
+        use peershare_wire::Value;
+        let hex = crate::events::hex;
+        match v {
+            Value::Bool(b) => Actual::One(Scalar::Text(b.to_string())),
+            Value::U64(x) => Actual::One(Scalar::Number(*x as f64)),
+            Value::I64(x) => Actual::One(Scalar::Number(*x as f64)),
+            Value::F64(x) => Actual::One(Scalar::Number(*x)),
+            Value::Node(x) => Actual::One(Scalar::Number(f64::from(*x))),
+            Value::Str(s) => Actual::One(Scalar::of_text(s)),
+            Value::Bytes(b) | Value::Id(b) => Actual::One(Scalar::Text(hex(b))),
+            Value::U64s(v) => Actual::List(v.iter().map(|x| Scalar::Number(*x as f64)).collect()),
+            Value::Nodes(v) => Actual::List(v.iter().map(|x| Scalar::Number(f64::from(*x))).collect()),
+            Value::Ids(v) => Actual::List(v.iter().map(|b| Scalar::Text(hex(b))).collect()),
+            Value::Strs(v) => Actual::List(v.iter().map(|t| Scalar::Text(t.clone())).collect()),
+        }
+    }
+
+    fn of_json(j: &Json) -> Actual {
+        let scalar = |j: &Json| match j {
+            Json::Number(n) => n.as_f64().map_or_else(|| Scalar::Text(n.to_string()), Scalar::Number),
+            Json::String(s) => Scalar::of_text(s),
+            other => Scalar::Text(other.to_string()),
+        };
+        match j {
+            Json::Array(items) => Actual::List(items.iter().map(scalar).collect()),
+            other => Actual::One(scalar(other)),
+        }
+    }
+}
+
 /// Membership of small integers, for column scans.
 fn bitset(items: &[u32]) -> Option<Vec<bool>> {
     if items.is_empty() {
@@ -273,7 +281,7 @@ impl Capture {
     /// columns; decodes bodies only for field conditions and searches, and
     /// only for messages that pass every other condition.
     pub fn select(&self, filter: &Filter) -> Vec<MessageId> {
-        let kinds: Vec<u32> = self.kinds.iter().enumerate().filter(|(_, k)| filter.kinds.contains(k)).map(|(i, _)| i as u32).collect();
+        let kinds: Vec<u32> = self.kinds().iter().enumerate().filter(|(_, k)| filter.kinds.contains(k)).map(|(i, _)| i as u32).collect();
         if !filter.kinds.is_empty() && kinds.is_empty() {
             return Vec::new();
         }
@@ -341,7 +349,7 @@ mod tests {
         let mut c = Capture::new();
         for i in 0..250_000u64 {
             let record = Record::new(if i % 3 == 0 { "A" } else { "B" }).with("n", i % 1000).with("s", format!("x{}", i % 7));
-            c.on_sent(i, SimTime(i * 10), (i % 50) as u32, (i % 31) as u32, &record.encode(), Cause::NONE);
+            c.on_sent(i, SimTime(i * 10), (i % 50) as u32, (i % 31) as u32, &record.kind, &record.encode(), Cause::NONE);
         }
         let filters = [
             Filter { fields: vec![FieldCondition::parse("n>=990").unwrap()], ..Filter::default() },

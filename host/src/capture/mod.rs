@@ -39,9 +39,9 @@ pub use stats::{KindSummary, NodeSummary};
 use crate::NodeIndex;
 use crate::events::{DropReason, MessageId, record_json};
 use crate::fault::FaultId;
+use crate::intern::Interner;
 use crate::node::OpId;
 use crate::time::SimTime;
-use std::collections::HashMap;
 
 /// What became of a message.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize)]
@@ -175,8 +175,7 @@ const PENDING: u64 = u64::MAX;
 /// Every message of a run, column by column.
 #[derive(Clone, Debug, Default)]
 pub struct Capture {
-    kinds: Vec<String>,
-    kind_ids: HashMap<String, u32>,
+    kinds: Interner,
     sent: Vec<u64>,
     ended: Vec<u64>,
     /// For delivered messages: how many messages had been sent when it was
@@ -211,13 +210,26 @@ impl Capture {
 
     /// The interned message kinds, by kind number.
     pub fn kinds(&self) -> &[String] {
-        &self.kinds
+        self.kinds.names()
     }
 
-    /// Bytes the capture holds in memory (columns and bodies).
+    /// Bytes the capture holds in memory (columns and bodies, as allocated).
     pub fn memory_bytes(&self) -> usize {
-        let n = self.sent.capacity();
-        n * (8 + 8 + 8 + 4 + 4 + 4 + 4 + 1 + 4 + 8 + 8) + self.bodies.capacity()
+        fn bytes<T>(v: &Vec<T>) -> usize {
+            v.capacity() * std::mem::size_of::<T>()
+        }
+        bytes(&self.sent)
+            + bytes(&self.ended)
+            + bytes(&self.delivered_after)
+            + bytes(&self.from)
+            + bytes(&self.to)
+            + bytes(&self.kind)
+            + bytes(&self.size)
+            + bytes(&self.fate)
+            + bytes(&self.fault)
+            + bytes(&self.cause)
+            + bytes(&self.body_end)
+            + bytes(&self.bodies)
     }
 
     /// One message.
@@ -242,26 +254,11 @@ impl Capture {
         (0..self.len()).map(move |i| Message { capture: self, i })
     }
 
-    pub(crate) fn intern(&mut self, kind: &str) -> u32 {
-        // Protocols have a handful of kinds: a scan beats hashing.
-        if self.kinds.len() <= 16 {
-            if let Some(k) = self.kinds.iter().position(|k| k == kind) {
-                return k as u32;
-            }
-        } else if let Some(&k) = self.kind_ids.get(kind) {
-            return k;
-        }
-        let k = self.kinds.len() as u32;
-        self.kinds.push(kind.to_string());
-        self.kind_ids.insert(kind.to_string(), k);
-        k
-    }
-
     /// Records a message handed to the network. Ids must come in order.
-    pub(crate) fn on_sent(&mut self, id: MessageId, at: SimTime, from: NodeIndex, to: NodeIndex, bytes: &[u8], cause: Cause) {
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn on_sent(&mut self, id: MessageId, at: SimTime, from: NodeIndex, to: NodeIndex, kind: &str, bytes: &[u8], cause: Cause) {
         debug_assert_eq!(id as usize, self.len(), "message ids are dense");
-        let kind = peershare_wire::peek_kind(bytes).unwrap_or("<malformed>");
-        let kind = self.intern(kind);
+        let kind = self.kinds.intern(kind);
         self.sent.push(at.as_nanos());
         self.ended.push(PENDING);
         self.delivered_after.push(0);
@@ -331,7 +328,7 @@ impl<'a> Message<'a> {
     }
     /// Its kind.
     pub fn kind(&self) -> &'a str {
-        &self.capture.kinds[self.capture.kind[self.i] as usize]
+        &self.capture.kinds.names()[self.capture.kind[self.i] as usize]
     }
     /// Size in bytes (of its encoding).
     pub fn size(&self) -> u32 {

@@ -38,7 +38,7 @@ pub struct NodeSummary {
 impl Capture {
     /// Counters per message kind over `selection`.
     pub fn kind_summary(&self, selection: &[MessageId]) -> BTreeMap<String, KindSummary> {
-        let mut by_kind: Vec<(KindSummary, f64)> = vec![(KindSummary::default(), 0.0); self.kinds.len()];
+        let mut by_kind: Vec<(KindSummary, f64)> = vec![(KindSummary::default(), 0.0); self.kinds().len()];
         for &id in selection {
             let i = id as usize;
             let (s, latency) = &mut by_kind[self.kind[i] as usize];
@@ -59,7 +59,7 @@ impl Capture {
             .filter(|(_, (s, _))| s.messages > 0)
             .map(|(k, (mut s, latency))| {
                 s.mean_latency_ms = (s.delivered > 0).then(|| latency / s.delivered as f64);
-                (self.kinds[k].clone(), s)
+                (self.kinds()[k].clone(), s)
             })
             .collect()
     }

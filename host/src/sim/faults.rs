@@ -17,7 +17,7 @@ use std::collections::{BTreeMap, BTreeSet};
 pub(super) struct FaultBook {
     records: Vec<FaultRecord>,
     /// What each fault has done so far.
-    pub(super) counters: Vec<FaultSummary>,
+    pub(super) counters: Vec<FaultCounters>,
     /// Bumped when a fault is cleared or ends, so that its queued steps lapse.
     generation: Vec<u32>,
     pub(super) in_force: InForce,
@@ -36,6 +36,19 @@ impl FaultBook {
             rng,
         }
     }
+}
+
+/// What a fault has done so far.
+#[derive(Clone, Copy, Debug, Default)]
+pub(super) struct FaultCounters {
+    /// Messages it dropped.
+    pub dropped: u64,
+    /// Messages it delayed, copied or altered.
+    pub altered: u64,
+    /// Times it took a node down.
+    pub departures: u64,
+    /// Times a node it took down came back.
+    pub returns: u64,
 }
 
 /// A scheduled step of a fault, waiting in the event queue.
@@ -65,7 +78,7 @@ impl Simulation {
             nodes: Vec::new(),
         });
         self.faults.generation.push(0);
-        self.faults.counters.push(FaultSummary { id, ..FaultSummary::default() });
+        self.faults.counters.push(FaultCounters::default());
         self.queue.push(at, Pending::Fault(FaultEvent::Start { fault: id, generation: 0 }));
         Ok(id)
     }
@@ -85,11 +98,47 @@ impl Simulation {
         let active = record.status == FaultStatus::Active;
         self.faults.records[id as usize].fault = changed;
         if active {
-            self.faults.in_force.remove(id);
-            self.put_in_force(id, false);
+            self.refresh_in_force(id);
             self.log.record(self.now, || Event::FaultChanged { fault: id });
         }
         Ok(())
+    }
+
+    /// Applies an active fault's changed parameters to what is in force,
+    /// keeping the nodes and links it was resolved to at its start. Crash
+    /// and churn parameters are read at their next step.
+    fn refresh_in_force(&mut self, id: FaultId) {
+        let kind = self.faults.records[id as usize].fault.kind.clone();
+        let in_force = &mut self.faults.in_force;
+        match kind {
+            FaultKind::Partition { .. } => {
+                // The sides are the parameters: resolve them afresh.
+                in_force.remove(id);
+                self.faults.records[id as usize].nodes = self.put_in_force(id);
+            }
+            FaultKind::Throttle { uplink, downlink } => {
+                if let Some(t) = in_force.throttles.iter_mut().find(|t| t.id == id) {
+                    (t.uplink, t.downlink) = (uplink, downlink);
+                }
+                let nodes = self.faults.records[id as usize].nodes.clone();
+                self.apply_capacities(&nodes);
+            }
+            FaultKind::Byzantine { action, kinds } => {
+                let colluders = match &action {
+                    ByzantineAction::Eclipse { colluders, .. } => self.resolve(colluders),
+                    _ => Vec::new(),
+                };
+                if let Some(b) = self.faults.in_force.byzantine.iter_mut().find(|b| b.id == id) {
+                    (b.action, b.kinds, b.colluders) = (action, kinds, colluders);
+                }
+            }
+            kind if kind.acts_on_links() => {
+                if let Some(l) = in_force.links.iter_mut().find(|l| l.id == id) {
+                    l.kind = kind;
+                }
+            }
+            _ => {}
+        }
     }
 
     /// Ends a fault now (or cancels it if it has not started).
@@ -123,12 +172,16 @@ impl Simulation {
             .iter()
             .zip(&self.faults.counters)
             .map(|(r, c)| FaultSummary {
+                id: r.id,
                 name: r.fault.name.clone(),
                 kind: r.fault.kind.name().to_string(),
                 started_s: r.started_at.map(|t| t.as_secs_f64()),
                 ended_s: r.ended_at.map(|t| t.as_secs_f64()),
                 nodes: r.nodes.len(),
-                ..c.clone()
+                dropped: c.dropped,
+                altered: c.altered,
+                departures: c.departures,
+                returns: c.returns,
             })
             .collect()
     }
@@ -238,7 +291,7 @@ impl Simulation {
         record.status = FaultStatus::Active;
         record.started_at = Some(self.now);
         let duration = record.fault.duration;
-        let nodes = self.put_in_force(id, true);
+        let nodes = self.put_in_force(id);
         self.faults.records[id as usize].nodes = nodes.clone();
         let (name, kind) = (self.faults.records[id as usize].fault.name.clone(), self.faults.records[id as usize].fault.kind.name());
         self.log.record(self.now, || Event::FaultStarted { fault: id, name, kind, nodes: nodes.clone() });
@@ -257,17 +310,14 @@ impl Simulation {
         }
     }
 
-    /// Puts a fault's effect on messages and capacities in force; returns
-    /// the nodes it affects. `first`: resolve random targets afresh (at the
-    /// start); otherwise reuse the nodes resolved then.
-    fn put_in_force(&mut self, id: FaultId, first: bool) -> Vec<NodeIndex> {
+    /// Resolves a fault's targets (random ones drawn from the fault stream)
+    /// and puts its effect on messages and capacities in force; returns the
+    /// nodes it affects.
+    fn put_in_force(&mut self, id: FaultId) -> Vec<NodeIndex> {
         let fault = self.faults.records[id as usize].fault.clone();
-        let nodes = match (&fault.target, first) {
-            (Target::Nodes(set), true) if !fault.kind.acts_on_links() && !matches!(fault.kind, FaultKind::Partition { .. }) => {
-                self.resolve(set)
-            }
-            (_, true) => Vec::new(),
-            (_, false) => self.faults.records[id as usize].nodes.clone(),
+        let nodes = match &fault.target {
+            Target::Nodes(set) if !fault.kind.acts_on_links() && !matches!(fault.kind, FaultKind::Partition { .. }) => self.resolve(set),
+            _ => Vec::new(),
         };
         let node_members = Members::of(&nodes, self.nodes.len());
         match &fault.kind {

@@ -992,12 +992,8 @@ impl Simulation {
         let msg = self.next_msg;
         self.next_msg += 1;
         let bytes: Arc<[u8]> = bytes.into();
-        self.metrics.on_sent(&bytes);
-        self.log.record(self.now, || Event::Sent { msg, from, to, bytes: bytes.clone() });
         let cause = self.cause.next();
-        if let Some(capture) = &mut self.capture {
-            capture.on_sent(msg, self.now, from, to, &bytes, cause);
-        }
+        self.record_sent(msg, from, to, &bytes, cause);
         let problem = if to as usize >= self.nodes.len() {
             Some(DropReason::NoSuchNode)
         } else if bytes.len() > self.limits.max_message_bytes {
@@ -1045,37 +1041,28 @@ impl Simulation {
         cause: Cause,
     ) {
         let plan = self.faults.in_force.plan(from, to, &bytes, self.nodes.len() as u32, &mut self.faults.rng);
-        for (fault, _) in &plan.notes {
-            self.faults.counters[*fault as usize].altered += 1;
+        for (fault, action) in plan.notes {
+            self.faults.counters[fault as usize].altered += 1;
             if let Some(capture) = &mut self.capture {
-                capture.on_faulted(msg, *fault);
+                capture.on_faulted(msg, fault);
             }
-        }
-        for (fault, _) in &plan.copies {
-            self.faults.counters[*fault as usize].altered += 1;
+            self.log.record(self.now, || Event::MessageFaulted { msg, fault, action });
         }
         if let Some(reason) = plan.drop {
-            for (fault, action) in plan.notes {
-                self.log.record(self.now, || Event::MessageFaulted { msg, fault, action });
-            }
             self.drop_message(msg, from, to, reason);
             return;
         }
         let bytes: Arc<[u8]> = plan.bytes.map_or(bytes, Into::into);
-        for (fault, action) in plan.notes {
-            self.log.record(self.now, || Event::MessageFaulted { msg, fault, action });
-        }
         let latency = plan.latency.as_ref();
         let transit = self.network.transmit_adjusted(departs, from, to, bytes.len(), plan.extra, latency);
         self.launch(msg, from, to, bytes.clone(), app, transit, cause);
         for (fault, resent) in plan.copies {
             let copy = self.next_msg;
             self.next_msg += 1;
+            self.faults.counters[fault as usize].altered += 1;
             self.log.record(self.now, || Event::MessageFaulted { msg, fault, action: FaultAction::Duplicated { copy } });
-            self.metrics.on_sent(&bytes);
-            self.log.record(self.now, || Event::Sent { msg: copy, from, to, bytes: bytes.clone() });
+            self.record_sent(copy, from, to, &bytes, cause);
             if let Some(capture) = &mut self.capture {
-                capture.on_sent(copy, self.now, from, to, &bytes, cause);
                 capture.on_faulted(copy, fault);
             }
             let transit = if resent {
@@ -1084,6 +1071,16 @@ impl Simulation {
                 self.network.duplicate_last(from, to, bytes.len(), plan.extra, latency)
             };
             self.launch(copy, from, to, bytes.clone(), app, transit, cause);
+        }
+    }
+
+    /// Counts, logs and captures a message handed to the network.
+    fn record_sent(&mut self, msg: MessageId, from: NodeIndex, to: NodeIndex, bytes: &Arc<[u8]>, cause: Cause) {
+        let kind = crate::intern::kind_of(bytes);
+        self.metrics.on_sent(kind, bytes.len());
+        self.log.record(self.now, || Event::Sent { msg, from, to, bytes: bytes.clone() });
+        if let Some(capture) = &mut self.capture {
+            capture.on_sent(msg, self.now, from, to, kind, bytes, cause);
         }
     }
 
