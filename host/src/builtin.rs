@@ -20,7 +20,8 @@ builtins! {
 
 /// The folder holding the WebAssembly files the build script produced,
 /// including test components that are not built-in plugins
-/// (`peershare_misfit.wasm`, a component of another world).
+/// (`peershare_misfit.wasm`, a component of another world;
+/// `peershare_mismatch.wasm`, a peer export with a wrong signature).
 pub fn wasm_dir() -> &'static std::path::Path {
     std::path::Path::new(env!("PEERSHARE_WASM_DIR"))
 }

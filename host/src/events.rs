@@ -6,10 +6,12 @@
 
 use crate::NodeIndex;
 use crate::fault::FaultId;
+use crate::limits::HostLimit;
 use crate::node::{CrashReason, Level, OpId, OutputStream};
 use crate::time::{SimDuration, SimTime};
 use peershare_wire::{Record, Value};
 use serde_json::{Map, Value as Json, json};
+use std::fmt;
 use std::io::{self, Write};
 use std::sync::Arc;
 
@@ -177,13 +179,20 @@ pub enum Event {
         /// Why.
         reason: DropReason,
     },
-    /// A node sent more messages in one event than the host allows; the
-    /// excess was discarded without being sent.
-    SendLimitExceeded {
+    /// The host refused calls a node made in one event because they were
+    /// over one of its [`HostLimits`](crate::limits::HostLimits); nothing
+    /// of them was kept. One event per limit that refused anything.
+    LimitExceeded {
         /// The node.
         node: NodeIndex,
-        /// How many sends were discarded.
-        discarded: u64,
+        /// Which limit.
+        limit: HostLimit,
+        /// The limit's value.
+        max: u64,
+        /// How many calls were refused.
+        calls: u64,
+        /// How many bytes they carried.
+        bytes: u64,
     },
     /// A timer fired.
     TimerFired {
@@ -240,6 +249,8 @@ pub enum Event {
         node: NodeIndex,
         /// Why.
         reason: CrashReason,
+        /// What it was handling.
+        handling: Handling,
     },
     /// A node published new observable state.
     StatePublished {
@@ -314,6 +325,74 @@ pub enum Event {
         /// The value.
         value: Arc<[u8]>,
     },
+}
+
+/// What a node was doing when it crashed.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Handling {
+    /// Starting (`init`).
+    Start,
+    /// A message.
+    Message {
+        /// The message.
+        msg: MessageId,
+        /// Its sender.
+        from: NodeIndex,
+        /// Its kind.
+        kind: String,
+    },
+    /// A timer.
+    Timer {
+        /// The peer's tag.
+        tag: u64,
+    },
+    /// An operation.
+    Operation {
+        /// The operation.
+        op: OpId,
+    },
+    /// Being observed (`inspect`).
+    Inspect,
+    /// Coming back after a fault (instantiated anew).
+    Restart,
+}
+
+impl fmt::Display for Handling {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Handling::Start => write!(f, "starting"),
+            Handling::Message { msg, from, kind } => write!(f, "handling message {msg} ({kind}) from node {from}"),
+            Handling::Timer { tag } => write!(f, "handling a timer (tag {tag})"),
+            Handling::Operation { op } => write!(f, "handling operation {op}"),
+            Handling::Inspect => write!(f, "being inspected"),
+            Handling::Restart => write!(f, "restarting"),
+        }
+    }
+}
+
+impl Handling {
+    fn json_fields(&self, fields: &mut Vec<(&'static str, Json)>) {
+        let name = match self {
+            Handling::Start => "start",
+            Handling::Message { msg, from, kind } => {
+                fields.push(("msg", json!(msg)));
+                fields.push(("from", json!(from)));
+                fields.push(("kind", json!(kind)));
+                "message"
+            }
+            Handling::Timer { tag } => {
+                fields.push(("tag", json!(tag)));
+                "timer"
+            }
+            Handling::Operation { op } => {
+                fields.push(("op", json!(op)));
+                "operation"
+            }
+            Handling::Inspect => "inspect",
+            Handling::Restart => "restart",
+        };
+        fields.push(("during", json!(name)));
+    }
 }
 
 /// An event with its place in the run.
@@ -439,9 +518,16 @@ fn event_fields(event: &Event) -> (&'static str, Vec<(&'static str, Json)>) {
             }
             ("message-faulted", fields)
         }
-        Event::SendLimitExceeded { node, discarded } => {
-            ("send-limit-exceeded", vec![("node", json!(node)), ("discarded", json!(discarded))])
-        }
+        Event::LimitExceeded { node, limit, max, calls, bytes } => (
+            "limit-exceeded",
+            vec![
+                ("node", json!(node)),
+                ("limit", json!(limit.name())),
+                ("max", json!(max)),
+                ("calls", json!(calls)),
+                ("bytes", json!(bytes)),
+            ],
+        ),
         Event::TimerFired { node, timer, tag } => {
             ("timer-fired", vec![("node", json!(node)), ("timer", json!(timer)), ("tag", json!(tag))])
         }
@@ -460,7 +546,11 @@ fn event_fields(event: &Event) -> (&'static str, Vec<(&'static str, Json)>) {
         ),
         Event::Log { node, level, text } => ("log", vec![("node", json!(node)), ("level", json!(level)), ("text", json!(text))]),
         Event::Output { node, stream, text } => ("output", vec![("node", json!(node)), ("stream", json!(stream)), ("text", json!(text))]),
-        Event::Crashed { node, reason } => ("crashed", vec![("node", json!(node)), ("reason", json!(reason.to_string()))]),
+        Event::Crashed { node, reason, handling } => {
+            let mut fields = vec![("node", json!(node)), ("reason", json!(reason.to_string()))];
+            handling.json_fields(&mut fields);
+            ("crashed", fields)
+        }
         Event::StatePublished { node, state } => ("state-published", vec![("node", json!(node)), ("state", record_json(state))]),
         Event::Trace { op, node, step } => ("trace", vec![("op", json!(op)), ("node", json!(node)), ("step", record_json(step))]),
         Event::Committed { node, index, value } => {

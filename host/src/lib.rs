@@ -28,6 +28,7 @@ pub mod events;
 pub mod fault;
 pub mod fileshare;
 mod intern;
+pub mod limits;
 pub mod network;
 pub mod node;
 pub mod queue;

@@ -7,11 +7,13 @@
 //! the network model, scheduling timers, logging).
 
 use crate::NodeIndex;
+use crate::limits::{Allowance, HostLimit, HostLimits, Refused, cut_line};
 use crate::rng::SimRng;
 use crate::time::{SimDuration, SimTime};
 use peershare_wire::Record;
 use rand_core::Rng;
 use std::fmt;
+use std::sync::Arc;
 
 /// Identifier of an application operation issued by the workload.
 pub type OpId = u64;
@@ -226,6 +228,10 @@ pub enum Effect {
 
 /// The per-node context a handler runs against: the current time, the
 /// node's random stream, and the effects the handler produced.
+///
+/// Every call is checked against the node's [`HostLimits`] as it is made
+/// (see [`crate::limits`]): a call over a limit is refused and counted, and
+/// nothing of it is kept.
 #[derive(Debug)]
 pub struct NodeContext {
     index: NodeIndex,
@@ -233,12 +239,31 @@ pub struct NodeContext {
     rng: SimRng,
     next_timer: u64,
     effects: Vec<Effect>,
+    limits: Arc<HostLimits>,
+    allowance: Allowance,
+    /// Log and output bytes kept over the node's life.
+    log_bytes: u64,
 }
 
 impl NodeContext {
-    /// A context for node `index` drawing from `rng`.
+    /// A context for node `index` drawing from `rng`, with the default
+    /// [`HostLimits`].
     pub fn new(index: NodeIndex, rng: SimRng) -> Self {
-        NodeContext { index, now: SimTime::ZERO, rng, next_timer: 0, effects: Vec::new() }
+        Self::with_limits(index, rng, Arc::new(HostLimits::default()))
+    }
+
+    /// A context for node `index` drawing from `rng`, under `limits`.
+    pub fn with_limits(index: NodeIndex, rng: SimRng, limits: Arc<HostLimits>) -> Self {
+        NodeContext {
+            index,
+            now: SimTime::ZERO,
+            rng,
+            next_timer: 0,
+            effects: Vec::new(),
+            limits,
+            allowance: Allowance::default(),
+            log_bytes: 0,
+        }
     }
 
     /// This node's index.
@@ -256,9 +281,31 @@ impl NodeContext {
         self.now = now;
     }
 
-    /// Sends an encoded message to `to`.
+    /// Starts a new event at `now` with a fresh allowance; the node has
+    /// `pending_timers` timers pending.
+    pub fn begin_event(&mut self, now: SimTime, pending_timers: usize) {
+        self.now = now;
+        self.allowance = Allowance { pending_timers, ..Allowance::default() };
+    }
+
+    /// The limits this context enforces.
+    pub fn limits(&self) -> &HostLimits {
+        &self.limits
+    }
+
+    /// Sends an encoded message to `to`. Refused (and counted) past the
+    /// event's send, call or byte allowance, or if larger than
+    /// [`HostLimits::max_message_bytes`].
     pub fn send(&mut self, to: NodeIndex, bytes: Vec<u8>) {
-        self.effects.push(Effect::Send { to, bytes });
+        let a = &mut self.allowance;
+        if bytes.len() > self.limits.max_message_bytes {
+            a.refuse(HostLimit::MessageBytes, bytes.len());
+        } else if a.sends >= self.limits.max_sends_per_event {
+            a.refuse(HostLimit::SendsPerEvent, bytes.len());
+        } else if a.admit(&self.limits, bytes.len()) {
+            a.sends += 1;
+            self.effects.push(Effect::Send { to, bytes });
+        }
     }
 
     /// Sends a record to `to`.
@@ -266,8 +313,18 @@ impl NodeContext {
         self.send(to, record.encode());
     }
 
-    /// Sets a timer; returns its handle.
+    /// Sets a timer; returns its handle, or 0 if the call was refused (too
+    /// many timers pending, or the event's allowance is spent).
     pub fn set_timer(&mut self, delay: SimDuration, tag: u64) -> u64 {
+        let a = &mut self.allowance;
+        if a.pending_timers >= self.limits.max_pending_timers {
+            a.refuse(HostLimit::PendingTimers, 0);
+            return 0;
+        }
+        if !a.admit(&self.limits, 0) {
+            return 0;
+        }
+        a.pending_timers += 1;
         self.next_timer += 1;
         let timer = self.next_timer;
         self.effects.push(Effect::SetTimer { timer, delay, tag });
@@ -276,7 +333,9 @@ impl NodeContext {
 
     /// Cancels a timer.
     pub fn cancel_timer(&mut self, timer: u64) {
-        self.effects.push(Effect::CancelTimer { timer });
+        if self.allowance.admit(&self.limits, 0) {
+            self.effects.push(Effect::CancelTimer { timer });
+        }
     }
 
     /// A draw from this node's random stream.
@@ -284,40 +343,96 @@ impl NodeContext {
         self.rng.next_u64()
     }
 
-    /// Writes a log line.
+    /// Writes a log line (cut to [`HostLimits::max_log_line_bytes`]).
     pub fn log(&mut self, level: Level, text: impl Into<String>) {
-        self.effects.push(Effect::Log { level, text: text.into() });
+        if let Some(text) = self.admit_line(text.into()) {
+            self.effects.push(Effect::Log { level, text });
+        }
     }
 
-    /// Records guest output.
+    /// Records guest output (cut like log lines).
     pub fn output(&mut self, stream: OutputStream, text: String) {
-        self.effects.push(Effect::Output { stream, text });
+        if let Some(text) = self.admit_line(text) {
+            self.effects.push(Effect::Output { stream, text });
+        }
+    }
+
+    /// A log or output line as it may be kept, if it may.
+    fn admit_line(&mut self, text: String) -> Option<String> {
+        let text = cut_line(text, self.limits.max_log_line_bytes);
+        let len = text.len();
+        if self.log_bytes.saturating_add(len as u64) > self.limits.max_log_bytes_per_node {
+            self.allowance.refuse(HostLimit::LogBytesPerNode, len);
+            return None;
+        }
+        if !self.allowance.admit(&self.limits, len) {
+            return None;
+        }
+        self.log_bytes += len as u64;
+        Some(text)
+    }
+
+    /// Admits a record of `len` bytes (state, trace step, outcome, value).
+    fn admit_record(&mut self, len: usize) -> bool {
+        if len > self.limits.max_record_bytes {
+            self.allowance.refuse(HostLimit::RecordBytes, len);
+            return false;
+        }
+        self.allowance.admit(&self.limits, len)
     }
 
     /// Publishes observable state.
     pub fn publish_state(&mut self, state: Vec<u8>) {
-        self.effects.push(Effect::PublishState(state));
+        if self.admit_record(state.len()) {
+            self.effects.push(Effect::PublishState(state));
+        }
     }
 
-    /// Completes an operation.
+    /// Completes an operation. An outcome over the limits fails the
+    /// operation with an error record saying so.
     pub fn complete(&mut self, op: OpId, ok: bool, result: Vec<u8>) {
-        self.effects.push(Effect::Complete { op, ok, result });
+        let len = result.len();
+        if self.admit_record(len) {
+            self.effects.push(Effect::Complete { op, ok, result });
+        } else {
+            let reason = format!("the peer's outcome of {len} bytes was refused by the host's limits");
+            let result = Record::new("error").with("reason", reason).encode();
+            self.effects.push(Effect::Complete { op, ok: false, result });
+        }
     }
 
     /// Records an algorithm step.
     pub fn trace(&mut self, op: OpId, step: Vec<u8>) {
-        self.effects.push(Effect::Trace { op, step });
+        if self.admit_record(step.len()) {
+            self.effects.push(Effect::Trace { op, step });
+        }
     }
 
     /// Reports a committed consensus entry.
     pub fn committed(&mut self, index: u64, value: Vec<u8>) {
-        self.effects.push(Effect::Committed { index, value });
+        if self.admit_record(value.len()) {
+            self.effects.push(Effect::Committed { index, value });
+        }
+    }
+
+    /// The calls refused in this event, per limit that refused any, and
+    /// resets the counts.
+    pub fn take_refusals(&mut self) -> impl Iterator<Item = (HostLimit, Refused)> + use<> {
+        let refused = std::mem::take(&mut self.allowance.refused);
+        HostLimit::ALL.into_iter().zip(refused).filter(|(_, r)| r.calls > 0)
     }
 
     /// Remembers the context's state (random stream, timer counter, effects
-    /// so far) so that an observation can be undone with [`Self::restore`].
+    /// and allowance so far) so that an observation can be undone with
+    /// [`Self::restore`].
     pub fn save(&self) -> SavedContext {
-        SavedContext { rng: self.rng.clone(), next_timer: self.next_timer, effects: self.effects.len() }
+        SavedContext {
+            rng: self.rng.clone(),
+            next_timer: self.next_timer,
+            effects: self.effects.len(),
+            allowance: self.allowance.clone(),
+            log_bytes: self.log_bytes,
+        }
     }
 
     /// Undoes everything since [`Self::save`]: draws, timers and effects.
@@ -325,6 +440,8 @@ impl NodeContext {
         self.rng = saved.rng;
         self.next_timer = saved.next_timer;
         self.effects.truncate(saved.effects);
+        self.allowance = saved.allowance;
+        self.log_bytes = saved.log_bytes;
     }
 
     /// Moves the effects produced so far into `out` (which is cleared first).
@@ -340,6 +457,8 @@ pub struct SavedContext {
     rng: SimRng,
     next_timer: u64,
     effects: usize,
+    allowance: Allowance,
+    log_bytes: u64,
 }
 
 /// Why a simulated node crashed. This is part of the simulation (recorded
@@ -359,6 +478,24 @@ pub enum CrashReason {
     Trap(String),
     /// The peer does not export the interface an operation needs.
     Unsupported(String),
+    /// The guest called `exit` (`std::process::exit`); the status it gave.
+    /// A Rust `wasm32-wasip2` guest passes only success (0) or failure (1).
+    Exited(i32),
+    /// The guest tried to wait for real time to pass or for I/O
+    /// (`std::thread::sleep`, a WASI pollable): a peer reacts to events and
+    /// never blocks; it sets a timer instead.
+    Blocked(String),
+    /// A handler call ran longer in real time than the host's guard allows
+    /// ([`crate::wasm::WasmLimits::wall_clock_per_call`]); only a host far
+    /// slower than usual lets a call get there before running out of fuel.
+    WallClockLimit,
+    /// The node ran more handler calls within one second of virtual time
+    /// than [`crate::limits::HostLimits::max_handler_calls_per_second`]:
+    /// it loops without letting virtual time advance.
+    EventStorm {
+        /// The limit it exceeded.
+        calls: u64,
+    },
 }
 
 impl fmt::Display for CrashReason {
@@ -371,6 +508,14 @@ impl fmt::Display for CrashReason {
             CrashReason::Panic(m) => write!(f, "panicked: {m}"),
             CrashReason::Trap(m) => write!(f, "trapped: {m}"),
             CrashReason::Unsupported(m) => write!(f, "cannot perform the operation: {m}"),
+            CrashReason::Exited(0) => write!(f, "exited (status 0)"),
+            CrashReason::Exited(status) => write!(f, "exited with status {status}"),
+            CrashReason::Blocked(m) => write!(f, "tried to block: {m}; a peer never waits, it sets a timer (host::set_timer) instead"),
+            CrashReason::WallClockLimit => write!(f, "ran past the wall-clock limit for one handler call"),
+            CrashReason::EventStorm { calls } => write!(
+                f,
+                "ran more than {calls} handler calls within one second of virtual time (a timer or message loop that never lets time advance)"
+            ),
         }
     }
 }

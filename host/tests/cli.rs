@@ -138,3 +138,32 @@ fn run_with_viz_writes_snapshots_and_plots() {
         assert!(!spec["data"]["values"].as_array().unwrap().is_empty(), "{plot}");
     }
 }
+
+#[test]
+fn a_run_with_viz_or_without_capture_has_the_same_events() {
+    // The hostile peer's nosy `inspect` writes to its memory and draws WASI
+    // randomness; the host undoes both, so observing changes nothing.
+    let dir = temp_dir("observe");
+    let scenario = dir.join("nosy.toml");
+    std::fs::write(
+        &scenario,
+        "duration = \"3s\"\n[[groups]]\nname = \"nosy\"\ncount = 6\nplugin = \"hostile\"\n[groups.config]\nnosy = true\nnodes = 6\n",
+    )
+    .unwrap();
+    let run = |name: &str, flags: &[&str]| {
+        let out = dir.join(name);
+        let o = peershare().arg("run").arg(&scenario).arg("--out").arg(&out).arg("--quiet").args(flags).output().unwrap();
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        out
+    };
+    let plain = run("plain", &[]);
+    let viz = run("viz", &["--viz"]);
+    let bare = run("bare", &["--no-capture"]);
+    let events = |out: &PathBuf| std::fs::read(out.join("events.jsonl")).unwrap();
+    assert!(events(&plain).len() > 10_000);
+    assert!(events(&plain) == events(&viz), "--viz changed events.jsonl");
+    assert!(events(&plain) == events(&bare), "--no-capture changed events.jsonl");
+    // The observations did happen: the snapshot holds what inspect saw.
+    let topology = std::fs::read_to_string(viz.join("topology.json")).unwrap();
+    assert!(topology.contains("inspected"), "{}", &topology[..topology.len().min(400)]);
+}

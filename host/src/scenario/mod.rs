@@ -53,6 +53,23 @@
 //! node = 0
 //! ```
 //!
+//! The host's limits on what peers may ask of it ([`HostLimits`]) can be
+//! changed in a `[limits]` table; every entry is optional:
+//!
+//! ```toml
+//! [limits]
+//! message_size = "1MiB"            # largest message a peer may send
+//! decoded_message_size = "8MiB"    # memory a message may take to decode
+//! record_size = "1MiB"             # state, trace step, outcome, committed value
+//! bytes_per_event = "32MiB"        # all bytes one handler call hands over
+//! sends_per_event = 10000
+//! calls_per_event = 100000
+//! log_line_size = "8KiB"
+//! log_per_node = "4MiB"            # log and output text per node and run
+//! pending_timers = 10000           # per node
+//! handler_calls_per_second = 100000  # per node, in virtual time
+//! ```
+//!
 //! Faults follow in `[[faults]]` tables; see [`faults`] for their format.
 //!
 //! Errors name the file, the line and the field.
@@ -61,6 +78,7 @@ pub mod faults;
 
 use crate::NodeIndex;
 use crate::error::SimError;
+use crate::limits::HostLimits;
 use crate::network::{Bandwidth, LatencyMatrix, LatencyModel, LinkModel};
 use crate::node::Operation;
 use crate::rng::{SeedTree, Stream, below, open_unit_f64};
@@ -123,6 +141,24 @@ struct File {
     file_sharing: Option<Spanned<FileSharingSection>>,
     #[serde(default)]
     faults: Vec<Spanned<faults::FaultSection>>,
+    #[serde(default)]
+    limits: LimitsSection,
+}
+
+/// The `[limits]` table: sizes as text ("1MiB"), counts as numbers.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct LimitsSection {
+    message_size: Option<Spanned<String>>,
+    decoded_message_size: Option<Spanned<String>>,
+    record_size: Option<Spanned<String>>,
+    bytes_per_event: Option<Spanned<String>>,
+    log_line_size: Option<Spanned<String>>,
+    log_per_node: Option<Spanned<String>>,
+    sends_per_event: Option<Spanned<u64>>,
+    calls_per_event: Option<Spanned<u64>>,
+    pending_timers: Option<Spanned<u64>>,
+    handler_calls_per_second: Option<Spanned<u64>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -288,8 +324,50 @@ impl Scenario {
         ScenarioError::Invalid { path: self.path.clone(), line: self.line_of(offset), field: field.into(), message: message.into() }
     }
 
+    /// The host limits, with the `[limits]` table's entries in force.
+    fn host_limits(&self) -> Result<HostLimits, ScenarioError> {
+        let l = &self.file.limits;
+        let mut limits = HostLimits::default();
+        let size = |entry: &Option<Spanned<String>>, name: &str, into: &mut usize| -> Result<(), ScenarioError> {
+            if let Some(v) = entry {
+                *into = parse_bytes(v.get_ref()).map_err(|m| self.invalid(v.span().start, format!("limits.{name}"), m))?;
+                if *into == 0 {
+                    return Err(self.invalid(v.span().start, format!("limits.{name}"), "a limit must be more than 0 bytes"));
+                }
+            }
+            Ok(())
+        };
+        let count = |entry: &Option<Spanned<u64>>, name: &str, into: &mut u64| -> Result<(), ScenarioError> {
+            if let Some(v) = entry {
+                if *v.get_ref() == 0 {
+                    return Err(self.invalid(v.span().start, format!("limits.{name}"), "a limit must be at least 1"));
+                }
+                *into = *v.get_ref();
+            }
+            Ok(())
+        };
+        size(&l.message_size, "message_size", &mut limits.max_message_bytes)?;
+        size(&l.decoded_message_size, "decoded_message_size", &mut limits.max_decoded_message_bytes)?;
+        size(&l.record_size, "record_size", &mut limits.max_record_bytes)?;
+        size(&l.bytes_per_event, "bytes_per_event", &mut limits.max_bytes_per_event)?;
+        size(&l.log_line_size, "log_line_size", &mut limits.max_log_line_bytes)?;
+        let mut log = limits.max_log_bytes_per_node as usize;
+        size(&l.log_per_node, "log_per_node", &mut log)?;
+        limits.max_log_bytes_per_node = log as u64;
+        let (mut sends, mut calls, mut timers) =
+            (limits.max_sends_per_event as u64, limits.max_calls_per_event as u64, limits.max_pending_timers as u64);
+        count(&l.sends_per_event, "sends_per_event", &mut sends)?;
+        count(&l.calls_per_event, "calls_per_event", &mut calls)?;
+        count(&l.pending_timers, "pending_timers", &mut timers)?;
+        count(&l.handler_calls_per_second, "handler_calls_per_second", &mut limits.max_handler_calls_per_second)?;
+        (limits.max_sends_per_event, limits.max_calls_per_event, limits.max_pending_timers) =
+            (sends as usize, calls as usize, timers as usize);
+        Ok(limits)
+    }
+
     fn check(&self) -> Result<(), ScenarioError> {
         self.duration()?;
+        self.host_limits()?;
         let f = &self.file;
         if f.groups.is_empty() {
             return Err(self.invalid(0, "groups", "the scenario defines no [[groups]] of nodes"));
@@ -495,7 +573,8 @@ impl Scenario {
     /// Like [`Scenario::build`], but returns the builder to adjust first.
     pub fn builder(&self) -> Result<SimulationBuilder, SimError> {
         let f = &self.file;
-        let mut b = SimulationBuilder::new(self.seed).id_bits(f.id_bits);
+        let limits = self.host_limits().map_err(|e| SimError::Setup(e.to_string()))?;
+        let mut b = SimulationBuilder::new(self.seed).id_bits(f.id_bits).limits(limits);
         let mut default_link = LinkModel {
             latency: f.network.latency.clone().unwrap_or_default(),
             loss: f.network.loss.as_ref().map_or(0.0, |l| *l.get_ref()),
@@ -802,6 +881,21 @@ mod tests {
         assert!(e.starts_with("test.toml:") && e.contains("line 4") && e.contains("count"), "{e}");
         let e = parse("duration = \"5s\"\nbogus = 1\n[[groups]]\nname = \"a\"\ncount = 1\nplugin = \"flood\"\n").unwrap_err().to_string();
         assert!(e.contains("line 2") && e.contains("bogus"), "{e}");
+    }
+
+    #[test]
+    fn limits_are_read_and_bad_ones_named() {
+        let text = format!("{GOOD}[limits]\nmessage_size = \"64KiB\"\npending_timers = 5\n");
+        let limits = parse(&text).unwrap().host_limits().unwrap();
+        assert_eq!((limits.max_message_bytes, limits.max_pending_timers), (64 * 1024, 5));
+        assert_eq!(limits.max_sends_per_event, HostLimits::default().max_sends_per_event);
+        let text = format!("{GOOD}[limits]\nmessage_size = \"lots\"\n");
+        let e = parse(&text).unwrap_err().to_string();
+        assert!(e.contains("limits.message_size") && e.contains("line 10"), "{e}");
+        let e = parse(&format!("{GOOD}[limits]\nhandler_calls_per_second = 0\n")).unwrap_err().to_string();
+        assert!(e.contains("limits.handler_calls_per_second") && e.contains("at least 1"), "{e}");
+        let e = parse(&format!("{GOOD}[limits]\nbogus = 1\n")).unwrap_err().to_string();
+        assert!(e.contains("bogus"), "{e}");
     }
 
     #[test]

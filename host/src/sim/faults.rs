@@ -442,7 +442,7 @@ impl Simulation {
         let restart = slot.started || std::mem::take(&mut slot.start_due);
         slot.started = false;
         let epoch = slot.epoch;
-        let ctx = NodeContext::new(node, self.seeds.stream(Stream::Restart(node, epoch)));
+        let ctx = NodeContext::with_limits(node, self.seeds.stream(Stream::Restart(node, epoch)), self.limits.clone());
         let source = &self.sources[slot.group as usize];
         match make_runtime(source, node, ctx, self.seeds.stream(Stream::RestartWasi(node, epoch))) {
             Ok(runtime) => {
@@ -455,7 +455,7 @@ impl Simulation {
                 let reason = CrashReason::Trap(format!("could not be instantiated again: {message}"));
                 slot.alive = false;
                 slot.crash = Some(reason.clone());
-                self.log.record(now, || Event::Crashed { node, reason });
+                self.log.record(now, || Event::Crashed { node, reason, handling: crate::events::Handling::Restart });
             }
         }
     }

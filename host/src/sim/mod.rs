@@ -14,8 +14,9 @@ use crate::NodeIndex;
 use crate::app::{AppContext, AppEffect, Application};
 use crate::capture::{Capture, Cause};
 use crate::error::SimError;
-use crate::events::{DropReason, Event, EventLog, FaultAction, MessageId};
+use crate::events::{DropReason, Event, EventLog, FaultAction, Handling, MessageId};
 use crate::fault::{Fault, FaultId};
+use crate::limits::CallRate;
 use crate::network::{Bandwidth, LinkModel, Network, Transit};
 use crate::node::{CallCost, Contact, CrashReason, Effect, InitArgs, Input, NodeContext, OpId, Operation, Peer, PeerRuntime};
 use crate::queue::EventQueue;
@@ -126,20 +127,7 @@ impl GroupSpec {
     }
 }
 
-/// Limits the host enforces on what one handler call may ask for.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct HostLimits {
-    /// Messages one event may send; the excess is discarded and recorded.
-    pub max_sends_per_event: usize,
-    /// Largest message, in bytes; larger ones are dropped as `too-large`.
-    pub max_message_bytes: usize,
-}
-
-impl Default for HostLimits {
-    fn default() -> Self {
-        HostLimits { max_sends_per_event: 10_000, max_message_bytes: 16 << 20 }
-    }
-}
+pub use crate::limits::HostLimits;
 
 /// Builds a [`Simulation`].
 ///
@@ -284,6 +272,7 @@ impl SimulationBuilder {
         }
 
         let seeds = SeedTree::new(self.seed);
+        let limits = Arc::new(self.limits);
         let ids = draw_ids(&seeds, total, self.id_bits);
         let mut network = Network::new(n_groups, links, seeds.stream(Stream::Network));
         let mut topology = seeds.stream(Stream::Topology);
@@ -293,7 +282,7 @@ impl SimulationBuilder {
         for (g, group) in self.groups.iter().enumerate() {
             for j in 0..group.count {
                 let index = network.add_node(g, group.uplink, group.downlink);
-                let ctx = NodeContext::new(index, seeds.stream(Stream::Node(index)));
+                let ctx = NodeContext::with_limits(index, seeds.stream(Stream::Node(index)), limits.clone());
                 let runtime = make_runtime(&group.peer, index, ctx, seeds.stream(Stream::NodeWasi(index))).map_err(|message| {
                     SimError::Instantiate { node: index, group: group.name.clone(), plugin: group.peer.describe(), message }
                 })?;
@@ -322,6 +311,7 @@ impl SimulationBuilder {
                     start_due: false,
                     deferred_timers: Vec::new(),
                     epoch: 0,
+                    rate: CallRate::default(),
                 });
             }
         }
@@ -339,8 +329,9 @@ impl SimulationBuilder {
             metrics: Metrics::default(),
             operations: Vec::new(),
             next_msg: 0,
-            limits: self.limits,
+            limits,
             effects: Vec::new(),
+            handling: Handling::Start,
             ids,
             app: self.application.as_ref().map(|make| make()),
             faults: faults::FaultBook::new(seeds.stream(Stream::Faults)),
@@ -361,7 +352,7 @@ impl SimulationBuilder {
 /// Creates a node's peer runtime from its group's source.
 fn make_runtime(source: &PeerSource, index: NodeIndex, ctx: NodeContext, wasi: SimRng) -> Result<Box<dyn PeerRuntime>, String> {
     Ok(match source {
-        PeerSource::Wasm(plugin) => Box::new(plugin.instantiate(ctx, wasi)?),
+        PeerSource::Wasm(plugin) => Box::new(plugin.instantiate(ctx, wasi).map_err(|e| e.to_string())?),
         PeerSource::Native(make) => Box::new(crate::node::NativeRuntime::new(BoxedPeer(make(index)), ctx)),
     })
 }
@@ -477,6 +468,8 @@ struct NodeSlot {
     /// Incarnation: bumped when the node restarts from scratch, so that the
     /// old incarnation's timers never fire in the new one.
     epoch: u32,
+    /// Handler calls per second of virtual time, against event storms.
+    rate: CallRate,
 }
 
 /// WebAssembly fuel a node's handlers consumed.
@@ -546,8 +539,10 @@ pub struct Simulation {
     metrics: Metrics,
     operations: Vec<OperationRecord>,
     next_msg: MessageId,
-    limits: HostLimits,
+    limits: Arc<HostLimits>,
     effects: Vec<Effect>,
+    /// What the node being dispatched to is handling, for crash reports.
+    handling: Handling,
     ids: Vec<Vec<u8>>,
     app: Option<Box<dyn Application>>,
     capture: Option<Capture>,
@@ -611,6 +606,7 @@ impl Simulation {
             match slot.runtime.inspect() {
                 Some(Ok(bytes)) => return Record::decode(&bytes).ok(),
                 Some(Err(reason)) => {
+                    self.handling = Handling::Inspect;
                     self.crash_node(node, reason);
                     return None;
                 }
@@ -626,7 +622,8 @@ impl Simulation {
         slot.alive = false;
         slot.timers.clear();
         slot.crash = Some(reason.clone());
-        self.log.record(self.now, || Event::Crashed { node, reason });
+        let handling = std::mem::replace(&mut self.handling, Handling::Start);
+        self.log.record(self.now, || Event::Crashed { node, reason, handling });
     }
 
     /// The state a node published last (decoded), if any.
@@ -773,6 +770,7 @@ impl Simulation {
                 let args = self.init_args[node as usize].clone();
                 self.nodes[node as usize].started = true;
                 self.log.record(self.now, || Event::NodeStarted { node });
+                self.handling = Handling::Start;
                 self.dispatch(node, Input::Init(&args));
             }
             Pending::Arrive(msg) => {
@@ -794,6 +792,7 @@ impl Simulation {
                 if slot.timers.remove(&timer) {
                     self.cause = cause;
                     self.log.record(self.now, || Event::TimerFired { node, timer, tag });
+                    self.handling = Handling::Timer { tag };
                     self.dispatch(node, Input::Timer { tag });
                 }
             }
@@ -833,6 +832,8 @@ impl Simulation {
             let record = Record::decode(&msg.bytes).expect("application messages are encoded by the host");
             self.run_app(|app, ctx| app.on_message(ctx, msg.to, msg.from, &record));
         } else {
+            let kind = peershare_wire::peek_kind(&msg.bytes).unwrap_or_default().to_string();
+            self.handling = Handling::Message { msg: msg.id, from: msg.from, kind };
             self.dispatch(msg.to, Input::Message { from: msg.from, bytes: &msg.bytes });
         }
     }
@@ -865,20 +866,35 @@ impl Simulation {
         };
         match failure {
             Some(reason) => self.complete(node, op, false, Record::new("error").with("reason", reason).encode()),
-            None => self.dispatch(node, Input::Operation { op, operation: &operation }),
+            None => {
+                self.handling = Handling::Operation { op };
+                self.dispatch(node, Input::Operation { op, operation: &operation })
+            }
         }
     }
 
-    /// Runs one handler of `node` and carries out its effects.
+    /// Runs one handler of `node` and carries out its effects. The caller
+    /// sets `self.handling` to what the handler is for.
     fn dispatch(&mut self, node: NodeIndex, input: Input<'_>) {
         let slot = &mut self.nodes[node as usize];
         if !slot.alive || slot.down.is_some() {
             return;
         }
-        slot.runtime.context().set_now(self.now);
+        let storm = self.limits.max_handler_calls_per_second;
+        if !slot.rate.admit(self.now.as_nanos(), storm) {
+            self.crash_node(node, CrashReason::EventStorm { calls: storm });
+            return;
+        }
+        let pending_timers = slot.timers.len();
+        slot.runtime.context().begin_event(self.now, pending_timers);
         let outcome = slot.runtime.handle(input);
         let mut effects = std::mem::take(&mut self.effects);
-        slot.runtime.context().take_effects(&mut effects);
+        let ctx = slot.runtime.context();
+        ctx.take_effects(&mut effects);
+        for (limit, refused) in ctx.take_refusals() {
+            let max = limit.value(&self.limits);
+            self.log.record(self.now, || Event::LimitExceeded { node, limit, max, calls: refused.calls, bytes: refused.bytes });
+        }
         if let Ok(CallCost { fuel }) = outcome {
             self.metrics.fuel_consumed += fuel;
             slot.fuel.calls += 1;
@@ -890,26 +906,19 @@ impl Simulation {
         }
         // What the handler asked for happens when it has finished.
         let finished = slot.busy_until.max(self.now);
+        let handling = std::mem::replace(&mut self.handling, Handling::Start);
         self.apply_effects(node, finished, &mut effects);
         self.effects = effects;
         if let Err(reason) = outcome {
+            self.handling = handling;
             self.crash_node(node, reason);
         }
     }
 
     fn apply_effects(&mut self, node: NodeIndex, finished: SimTime, effects: &mut Vec<Effect>) {
-        let mut sends = 0usize;
-        let mut discarded = 0u64;
         for effect in effects.drain(..) {
             match effect {
-                Effect::Send { to, bytes } => {
-                    sends += 1;
-                    if sends > self.limits.max_sends_per_event {
-                        discarded += 1;
-                    } else {
-                        self.send(node, to, bytes, finished);
-                    }
-                }
+                Effect::Send { to, bytes } => self.send(node, to, bytes, finished),
                 Effect::SetTimer { timer, delay, tag } => {
                     let slot = &mut self.nodes[node as usize];
                     slot.timers.insert(timer);
@@ -930,9 +939,6 @@ impl Simulation {
                 Effect::Trace { op, step } => self.log.record(self.now, || Event::Trace { op, node, step: step.into() }),
                 Effect::Committed { index, value } => self.log.record(self.now, || Event::Committed { node, index, value: value.into() }),
             }
-        }
-        if discarded > 0 {
-            self.log.record(self.now, || Event::SendLimitExceeded { node, discarded });
         }
     }
 
@@ -998,10 +1004,12 @@ impl Simulation {
             Some(DropReason::NoSuchNode)
         } else if bytes.len() > self.limits.max_message_bytes {
             Some(DropReason::TooLarge)
-        } else if peershare_wire::validate(&bytes).is_err() {
-            Some(DropReason::Malformed)
         } else {
-            None
+            match peershare_wire::decoded_size(&bytes) {
+                Err(_) => Some(DropReason::Malformed),
+                Ok(size) if size > self.limits.max_decoded_message_bytes => Some(DropReason::TooLarge),
+                Ok(_) => None,
+            }
         };
         if let Some(reason) = problem {
             self.drop_message(msg, from, to, reason);

@@ -71,6 +71,7 @@ impl Simulation {
                 Read::State(s) => Some(s),
                 Read::Published => self.node_state(i).map(|r| read_state(i, &r)),
                 Read::Crashed(reason) => {
+                    self.handling = crate::events::Handling::Inspect;
                     self.crash_node(i, reason);
                     None
                 }

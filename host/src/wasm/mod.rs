@@ -9,10 +9,13 @@
 //! log. A trap, an exhausted budget or memory limit crashes only that node.
 
 mod console;
+mod crash;
 mod host_impl;
+mod memory;
 mod plugin;
+mod runtime;
 
-pub use plugin::{Plugin, WasmLimits};
+pub use plugin::{Plugin, TABLE_ELEMENT_BYTES, WasmLimits};
 
 wasmtime::component::bindgen!({
     world: "any-node",

@@ -1,78 +1,61 @@
 //! Compiling a component once and instantiating it per node.
 
-use super::AnyNode;
 use super::console::Console;
+use super::crash::classify;
 use super::exports::peershare::sim::{consensus, discovery, observable, peer, routing};
+use super::memory::{MemorySnapshot, Region, collect_memories};
 use super::peershare::sim::types;
+use super::runtime::{EPOCH_TICK, runtime};
 use crate::error::PluginError;
 use crate::node::{CallCost, CrashReason, Input, NodeContext, Operation, OutputStream, PeerRuntime};
 use crate::rng::SimRng;
-use rand_core::{Rng, SeedableRng};
+use rand_core::{Rng, SeedableRng, TryRng};
+use std::convert::Infallible;
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, OnceLock};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
-use wasmtime::component::{Component, HasSelf, InstancePre, Linker, ResourceTable};
-use wasmtime::{Config, Engine, ResourceLimiter, Store, Trap};
+use wasmtime::component::{InstancePre, ResourceTable};
+use wasmtime::{ResourceLimiter, Store};
 use wasmtime_wasi::{HostMonotonicClock, HostWallClock, WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
 
 /// Per-node resource limits of WebAssembly peers.
+///
+/// ```
+/// use peershare::wasm::WasmLimits;
+/// let small = WasmLimits { memory_bytes: 16 << 20, ..WasmLimits::default() };
+/// assert_eq!(small.fuel_per_event, WasmLimits::default().fuel_per_event);
+/// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct WasmLimits {
     /// Fuel (roughly, WebAssembly instructions) one handler call may use;
     /// a call that needs more crashes the node with `out of fuel`.
     pub fuel_per_event: u64,
-    /// Largest linear memory a node may grow to, in bytes.
+    /// Memory the node may hold in all, in bytes: every linear memory of
+    /// every instance in the component, plus its tables (counted at
+    /// [`TABLE_ELEMENT_BYTES`] per element).
     pub memory_bytes: usize,
+    /// Real time one handler call may take before it is stopped (the node
+    /// crashes with [`CrashReason::WallClockLimit`]). A backstop: fuel
+    /// stops a busy guest deterministically long before, on any ordinary
+    /// machine.
+    pub wall_clock_per_call: Duration,
 }
 
 impl Default for WasmLimits {
     fn default() -> Self {
-        WasmLimits { fuel_per_event: 500_000_000, memory_bytes: 64 << 20 }
+        WasmLimits { fuel_per_event: 500_000_000, memory_bytes: 64 << 20, wall_clock_per_call: Duration::from_secs(5) }
     }
 }
 
-/// The process-wide WebAssembly engine and linker. Compiled code is tied to
-/// the engine's configuration, so every plugin shares this one.
-struct Runtime {
-    engine: Engine,
-    linker: Linker<NodeState>,
-}
+/// What one table element counts for against [`WasmLimits::memory_bytes`].
+pub const TABLE_ELEMENT_BYTES: usize = 16;
 
-fn runtime() -> Result<&'static Runtime, PluginError> {
-    static RUNTIME: OnceLock<Result<Runtime, String>> = OnceLock::new();
-    RUNTIME
-        .get_or_init(|| {
-            let mut config = Config::new();
-            config.consume_fuel(true);
-            config.concurrency_support(false);
-            config.max_wasm_stack(1 << 20);
-            // Linear memories are plain mappings of exactly their current
-            // size: no virtual reservation, no guard region, no copy-on-write
-            // image. Adjacent memories merge into one kernel mapping, so the
-            // node count is limited by RAM (about 23 KiB per idle node), not
-            // by vm.max_map_count (65,530 mappings: about 16,000 nodes with
-            // wasmtime's defaults). Bounds checks replace guard pages; they
-            // measured no slower here, and growth copies the memory.
-            config.memory_reservation(0);
-            config.memory_guard_size(0);
-            config.guard_before_linear_memory(false);
-            config.memory_reservation_for_growth(0);
-            config.memory_init_cow(false);
-            // PEERSHARE_PROFILE=perfmap names guest functions for `perf`
-            // (/tmp/perf-PID.map); it changes nothing in the simulation.
-            if std::env::var_os("PEERSHARE_PROFILE").is_some_and(|v| v == "perfmap") {
-                config.profiler(wasmtime::ProfilingStrategy::PerfMap);
-            }
-            let engine = Engine::new(&config).map_err(|e| e.to_string())?;
-            let mut linker = Linker::new(&engine);
-            AnyNode::add_to_linker::<NodeState, HasSelf<NodeState>>(&mut linker, |s| s).map_err(|e| e.to_string())?;
-            wasmtime_wasi::p2::add_to_linker_sync(&mut linker).map_err(|e| e.to_string())?;
-            Ok(Runtime { engine, linker })
-        })
-        .as_ref()
-        .map_err(|e| PluginError::Engine(e.clone()))
-}
+/// Core instances, tables and linear memories one node's component may
+/// create. A Rust peer needs a handful of each.
+const MAX_INSTANCES: usize = 100;
+const MAX_TABLES: usize = 100;
+const MAX_MEMORIES: usize = 16;
 
 /// A peer implementation compiled from a WebAssembly component, ready to be
 /// instantiated once per node.
@@ -107,16 +90,29 @@ impl Plugin {
     }
 
     /// Compiles a component from bytes; `name` identifies it in messages.
+    ///
+    /// The component is instantiated once on the spot, in a scratch
+    /// sandbox, so that a wrong export signature or a component that cannot
+    /// start within the default limits is refused here, naming the file,
+    /// rather than when the first node is created.
     pub fn from_bytes(name: &str, bytes: &[u8]) -> Result<Arc<Plugin>, PluginError> {
         let rt = runtime()?;
-        let component =
-            Component::new(&rt.engine, bytes).map_err(|e| PluginError::Invalid { path: name.to_string(), message: format!("{e:#}") })?;
+        let component = wasmtime::component::Component::new(&rt.engine, bytes)
+            .map_err(|e| PluginError::Invalid { path: name.to_string(), message: format!("{e:#}") })?;
         let wrong_world = |message: String| PluginError::WrongWorld { path: name.to_string(), message };
         let pre = rt.linker.instantiate_pre(&component).map_err(|e| wrong_world(format!("{e:#}")))?;
+        let cannot_start =
+            |message: String| PluginError::Invalid { path: name.to_string(), message: format!("it cannot be instantiated: {message}") };
+        let scratch = || NodeContext::new(0, SimRng::from_seed([0; 32]));
+        let Sandbox { mut store, .. } =
+            Sandbox::new(WasmLimits::default(), scratch(), SimRng::from_seed([0; 32])).map_err(|e| cannot_start(e.to_string()))?;
+        let (started, _) = collect_memories(|| pre.instantiate(&mut store));
+        started.map_err(|e| cannot_start(Instantiation::failed(&store, e).to_string()))?;
+        drop(store);
         let peer = peer::GuestIndices::new(&pre).map_err(|e| {
             wrong_world(format!("it must export the interface peershare:sim/peer@0.1.0 (target one of the worlds peer-node, dht-node, consensus-node): {e:#}"))
         })?;
-        Ok(Arc::new(Plugin {
+        let plugin = Plugin {
             name: name.to_string(),
             routing: routing::GuestIndices::new(&pre).ok(),
             discovery: discovery::GuestIndices::new(&pre).ok(),
@@ -125,7 +121,12 @@ impl Plugin {
             pre,
             peer,
             limits: WasmLimits::default(),
-        }))
+        };
+        plugin.instantiate(scratch(), SimRng::from_seed([0; 32])).map_err(|e| match e {
+            Instantiation::Exports(message) => wrong_world(message),
+            Instantiation::Failed(message) => cannot_start(message),
+        })?;
+        Ok(Arc::new(plugin))
     }
 
     /// A plugin that ships with PeerShare, by name (see [`crate::builtin`]).
@@ -183,38 +184,20 @@ impl Plugin {
 
     /// Creates one node: a fresh store and instance. `wasi_rng` feeds the
     /// guest's WASI randomness.
-    pub(crate) fn instantiate(&self, ctx: NodeContext, mut wasi_rng: SimRng) -> Result<WasmNode, String> {
-        let rt = runtime().map_err(|e| e.to_string())?;
-        let clock = VirtualClock(Arc::new(AtomicU64::new(0)));
-        let (stdout, stderr) = (Console::default(), Console::default());
-        let mut seed = [0u8; 32];
-        wasi_rng.fill_bytes(&mut seed);
-        let insecure = SimRng::from_seed(seed);
-        let insecure_seed = u128::from(wasi_rng.next_u64()) << 64 | u128::from(wasi_rng.next_u64());
-        let wasi = WasiCtxBuilder::new()
-            .stdout(stdout.clone())
-            .stderr(stderr.clone())
-            .wall_clock(clock.clone())
-            .monotonic_clock(clock.clone())
-            .secure_random(wasi_rng)
-            .insecure_random(insecure)
-            .insecure_random_seed(insecure_seed)
-            .allow_tcp(false)
-            .allow_udp(false)
-            .allow_ip_name_lookup(false)
-            .socket_addr_check(|_, _| Box::pin(async { false }))
-            .build();
-        let state =
-            NodeState { ctx, wasi, table: ResourceTable::new(), limiter: MemoryLimiter { max: self.limits.memory_bytes, exceeded: false } };
-        let mut store = Store::new(&rt.engine, state);
-        store.limiter(|s| &mut s.limiter);
-        store.set_fuel(self.limits.fuel_per_event).map_err(|e| e.to_string())?;
-        let instance = self.pre.instantiate(&mut store).map_err(|e| format!("{e:#}"))?;
-        let peer = self.peer.load(&mut store, &instance).map_err(|e| format!("{e:#}"))?;
-        let routing = self.routing.as_ref().map(|i| i.load(&mut store, &instance)).transpose().map_err(|e| format!("{e:#}"))?;
-        let discovery = self.discovery.as_ref().map(|i| i.load(&mut store, &instance)).transpose().map_err(|e| format!("{e:#}"))?;
-        let consensus = self.consensus.as_ref().map(|i| i.load(&mut store, &instance)).transpose().map_err(|e| format!("{e:#}"))?;
-        let observable = self.observable.as_ref().map(|i| i.load(&mut store, &instance)).transpose().map_err(|e| format!("{e:#}"))?;
+    pub(crate) fn instantiate(&self, ctx: NodeContext, wasi_rng: SimRng) -> Result<WasmNode, Instantiation> {
+        let Sandbox { mut store, clock, stdout, stderr, random } = Sandbox::new(self.limits, ctx, wasi_rng)?;
+        let (instance, memories) = collect_memories(|| self.pre.instantiate(&mut store));
+        let instance = instance.map_err(|e| Instantiation::failed(&store, e))?;
+        let export = |interface: &str, e: wasmtime::Error| Instantiation::Exports(format!("its export {interface} does not match: {e:#}"));
+        let peer = self.peer.load(&mut store, &instance).map_err(|e| export("peershare:sim/peer@0.1.0", e))?;
+        let routing = self.routing.as_ref().map(|i| i.load(&mut store, &instance)).transpose();
+        let routing = routing.map_err(|e| export("peershare:sim/routing@0.1.0", e))?;
+        let discovery = self.discovery.as_ref().map(|i| i.load(&mut store, &instance)).transpose();
+        let discovery = discovery.map_err(|e| export("peershare:sim/discovery@0.1.0", e))?;
+        let consensus = self.consensus.as_ref().map(|i| i.load(&mut store, &instance)).transpose();
+        let consensus = consensus.map_err(|e| export("peershare:sim/consensus@0.1.0", e))?;
+        let observable = self.observable.as_ref().map(|i| i.load(&mut store, &instance)).transpose();
+        let observable = observable.map_err(|e| export("peershare:sim/observable@0.1.0", e))?;
         Ok(WasmNode {
             store,
             peer,
@@ -225,9 +208,116 @@ impl Plugin {
             clock,
             stdout,
             stderr,
-            fuel_per_event: self.limits.fuel_per_event,
+            limits: self.limits,
             scratch: Vec::new(),
+            memories,
+            random,
+            snapshot: MemorySnapshot::default(),
         })
+    }
+}
+
+/// A node's store with its sandbox around it, before instantiation.
+struct Sandbox {
+    store: Store<NodeState>,
+    clock: VirtualClock,
+    stdout: Console,
+    stderr: Console,
+    random: [SharedRng; 2],
+}
+
+impl Sandbox {
+    /// A store under `limits` whose WASI sees virtual time, draws from
+    /// `wasi_rng`, writes to captured consoles and reaches nothing else.
+    fn new(limits: WasmLimits, ctx: NodeContext, mut wasi_rng: SimRng) -> Result<Sandbox, Instantiation> {
+        let rt = runtime().map_err(|e| Instantiation::Failed(e.to_string()))?;
+        let clock = VirtualClock(Arc::new(AtomicU64::new(0)));
+        let (stdout, stderr) = (Console::default(), Console::default());
+        let mut seed = [0u8; 32];
+        wasi_rng.fill_bytes(&mut seed);
+        let insecure = SharedRng::new(SimRng::from_seed(seed));
+        let insecure_seed = u128::from(wasi_rng.next_u64()) << 64 | u128::from(wasi_rng.next_u64());
+        let secure = SharedRng::new(wasi_rng);
+        let wasi = WasiCtxBuilder::new()
+            .stdout(stdout.clone())
+            .stderr(stderr.clone())
+            .wall_clock(clock.clone())
+            .monotonic_clock(clock.clone())
+            .secure_random(secure.clone())
+            .insecure_random(insecure.clone())
+            .insecure_random_seed(insecure_seed)
+            .allow_tcp(false)
+            .allow_udp(false)
+            .allow_ip_name_lookup(false)
+            .socket_addr_check(|_, _| Box::pin(async { false }))
+            .build();
+        let limiter = NodeLimiter { max: limits.memory_bytes, used: 0, last_growth: 0, exceeded: false };
+        let state = NodeState { ctx, wasi, table: ResourceTable::new(), limiter };
+        let mut store = Store::new(&rt.engine, state);
+        store.limiter(|s| &mut s.limiter);
+        store.set_fuel(limits.fuel_per_event).map_err(|e| Instantiation::failed(&store, e))?;
+        store.set_epoch_deadline(epoch_ticks(limits.wall_clock_per_call));
+        Ok(Sandbox { store, clock, stdout, stderr, random: [secure, insecure] })
+    }
+}
+
+/// Why a node could not be created.
+#[derive(Debug)]
+pub(crate) enum Instantiation {
+    /// An export does not have the type the world gives it.
+    Exports(String),
+    /// Instantiation itself failed (a limit, a trap in a start function).
+    Failed(String),
+}
+
+impl Instantiation {
+    fn failed(store: &Store<NodeState>, e: wasmtime::Error) -> Self {
+        Instantiation::Failed(classify(&e, store.data().limiter.exceeded, &[]).to_string())
+    }
+}
+
+impl std::fmt::Display for Instantiation {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Instantiation::Exports(m) | Instantiation::Failed(m) => f.write_str(m),
+        }
+    }
+}
+
+/// The epoch deadline, in ticks, for a call that may take `limit`.
+fn epoch_ticks(limit: Duration) -> u64 {
+    (limit.as_nanos() / EPOCH_TICK.as_nanos()).max(1) as u64 + 1
+}
+
+/// A random stream the host can save and put back (around observations),
+/// shared with the WASI context that draws from it.
+#[derive(Clone)]
+struct SharedRng(Arc<Mutex<SimRng>>);
+
+impl SharedRng {
+    fn new(rng: SimRng) -> Self {
+        SharedRng(Arc::new(Mutex::new(rng)))
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, SimRng> {
+        self.0.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+impl TryRng for SharedRng {
+    type Error = Infallible;
+
+    fn try_next_u32(&mut self) -> Result<u32, Infallible> {
+        Ok(self.lock().next_u32())
+    }
+
+    fn try_next_u64(&mut self) -> Result<u64, Infallible> {
+        Ok(self.lock().next_u64())
+    }
+
+    fn try_fill_bytes(&mut self, dst: &mut [u8]) -> Result<(), Infallible> {
+        self.lock().fill_bytes(dst);
+        Ok(())
     }
 }
 
@@ -249,7 +339,7 @@ pub(crate) struct NodeState {
     pub(crate) ctx: NodeContext,
     wasi: WasiCtx,
     table: ResourceTable,
-    limiter: MemoryLimiter,
+    limiter: NodeLimiter,
 }
 
 impl WasiView for NodeState {
@@ -258,24 +348,62 @@ impl WasiView for NodeState {
     }
 }
 
-/// Refuses memory growth past the node's limit, remembering that it did so
-/// the crash can be reported as a memory limit rather than a bare trap.
-struct MemoryLimiter {
+/// Holds a node to [`WasmLimits::memory_bytes`] over all its linear
+/// memories and tables together, and to a few instances, tables and
+/// memories; remembers a refusal so the crash reads as a memory limit.
+struct NodeLimiter {
     max: usize,
+    used: usize,
+    /// The growth last admitted, taken back if the growth then fails.
+    last_growth: usize,
     exceeded: bool,
 }
 
-impl ResourceLimiter for MemoryLimiter {
-    fn memory_growing(&mut self, _current: usize, desired: usize, _maximum: Option<usize>) -> wasmtime::Result<bool> {
-        if desired > self.max {
+impl NodeLimiter {
+    fn grow(&mut self, bytes: usize, what: &str) -> wasmtime::Result<bool> {
+        if self.used.saturating_add(bytes) > self.max {
             self.exceeded = true;
-            wasmtime::bail!("memory limit of {} bytes exceeded (wanted {desired})", self.max);
+            wasmtime::bail!("node memory limit of {} bytes exceeded ({what} wanted {bytes} more, {} in use)", self.max, self.used);
         }
+        self.used += bytes;
+        self.last_growth = bytes;
         Ok(true)
     }
 
-    fn table_growing(&mut self, _current: usize, desired: usize, _maximum: Option<usize>) -> wasmtime::Result<bool> {
-        Ok(desired <= 1_000_000)
+    fn grow_failed(&mut self) {
+        self.used -= std::mem::take(&mut self.last_growth);
+    }
+}
+
+impl ResourceLimiter for NodeLimiter {
+    fn memory_growing(&mut self, current: usize, desired: usize, _maximum: Option<usize>) -> wasmtime::Result<bool> {
+        self.grow(desired.saturating_sub(current), "a linear memory")
+    }
+
+    fn memory_grow_failed(&mut self, _error: wasmtime::Error) -> wasmtime::Result<()> {
+        self.grow_failed();
+        Ok(())
+    }
+
+    fn table_growing(&mut self, current: usize, desired: usize, _maximum: Option<usize>) -> wasmtime::Result<bool> {
+        self.grow(desired.saturating_sub(current).saturating_mul(TABLE_ELEMENT_BYTES), "a table")
+    }
+
+    fn table_grow_failed(&mut self, _error: wasmtime::Error) -> wasmtime::Result<()> {
+        self.grow_failed();
+        Ok(())
+    }
+
+    fn instances(&self) -> usize {
+        MAX_INSTANCES
+    }
+
+    fn tables(&self) -> usize {
+        MAX_TABLES
+    }
+
+    fn memories(&self) -> usize {
+        MAX_MEMORIES
     }
 }
 
@@ -315,9 +443,15 @@ pub(crate) struct WasmNode {
     clock: VirtualClock,
     stdout: Console,
     stderr: Console,
-    fuel_per_event: u64,
+    limits: WasmLimits,
     /// Reused buffer for message bytes on their way into the guest.
     scratch: Vec<u8>,
+    /// The linear memories of the node's instance.
+    memories: Vec<Arc<Region>>,
+    /// The WASI random streams (secure, insecure).
+    random: [SharedRng; 2],
+    /// Reused buffers for the memories' copies around an observation.
+    snapshot: MemorySnapshot,
 }
 
 impl WasmNode {
@@ -369,27 +503,14 @@ impl WasmNode {
     }
 
     fn classify(&self, error: &wasmtime::Error, stderr: &[String]) -> CrashReason {
-        if self.store.data().limiter.exceeded {
-            return CrashReason::MemoryLimit;
-        }
-        match error.downcast_ref::<Trap>() {
-            Some(Trap::OutOfFuel) => CrashReason::OutOfFuel,
-            Some(Trap::StackOverflow) => CrashReason::StackOverflow,
-            Some(Trap::UnreachableCodeReached) => {
-                if stderr.iter().any(|l| l.starts_with("memory allocation of")) {
-                    return CrashReason::MemoryLimit;
-                }
-                match stderr.iter().position(|l| l.contains("panicked at")) {
-                    Some(i) => CrashReason::Panic(stderr[i..].join("\n")),
-                    None => CrashReason::Trap("unreachable code reached (an abort, or a panic whose message was not printed)".into()),
-                }
-            }
-            Some(Trap::MemoryOutOfBounds) => {
-                CrashReason::Trap("out-of-bounds memory access (in a Rust guest, usually a stack overflow from deep recursion)".into())
-            }
-            Some(trap) => CrashReason::Trap(trap.to_string()),
-            None => CrashReason::Trap(format!("{error:#}")),
-        }
+        classify(error, self.store.data().limiter.exceeded, stderr)
+    }
+
+    /// Fresh fuel and a fresh wall-clock deadline for one call.
+    fn arm(&mut self) {
+        // Fuel cannot fail to be set: fuel metering is always on.
+        let _ = self.store.set_fuel(self.limits.fuel_per_event);
+        self.store.set_epoch_deadline(epoch_ticks(self.limits.wall_clock_per_call));
     }
 }
 
@@ -401,10 +522,9 @@ impl PeerRuntime for WasmNode {
     fn handle(&mut self, input: Input<'_>) -> Result<CallCost, CrashReason> {
         let now = self.store.data().ctx.now().as_nanos();
         self.clock.0.store(now, Ordering::Relaxed);
-        // Fuel cannot fail to be set: fuel metering is always on.
-        let _ = self.store.set_fuel(self.fuel_per_event);
+        self.arm();
         let result = self.call(input);
-        let fuel = self.fuel_per_event - self.store.get_fuel().unwrap_or(0);
+        let fuel = self.limits.fuel_per_event - self.store.get_fuel().unwrap_or(0);
         let stderr = self.drain_output(result.is_err());
         match result {
             Ok(()) => Ok(CallCost { fuel }),
@@ -419,13 +539,27 @@ impl PeerRuntime for WasmNode {
         )
     }
 
+    /// Calls the guest's `inspect` and then puts the node back exactly as
+    /// it was: its linear memories (whatever `inspect` wrote or allocated),
+    /// its WASI random streams, and its context (draws, timers, effects).
+    /// Only a trap inside `inspect` cannot be undone: the node crashes.
     fn inspect(&mut self) -> Option<Result<Vec<u8>, CrashReason>> {
-        let observable = self.observable.as_ref()?;
+        let observable = self.observable.clone()?;
         let saved = self.store.data().ctx.save();
-        let _ = self.store.set_fuel(self.fuel_per_event);
+        let random = self.random.each_ref().map(|r| r.lock().clone());
+        // SAFETY: no guest code runs on this store outside `call_inspect`.
+        unsafe { self.snapshot.take(&self.memories) };
+        self.arm();
         let result = observable.call_inspect(&mut self.store);
         let stderr = self.drain_output(result.is_err());
         self.store.data_mut().ctx.restore(saved);
+        if result.is_ok() {
+            // SAFETY: as above; the call has returned.
+            unsafe { self.snapshot.restore(&self.memories) };
+            for (shared, saved) in self.random.iter().zip(random) {
+                *shared.lock() = saved;
+            }
+        }
         Some(result.map_err(|e| self.classify(&e, &stderr)))
     }
 }

@@ -194,6 +194,43 @@ pub fn validate(bytes: &[u8]) -> Result<(), DecodeError> {
     r.finish()
 }
 
+/// How many bytes of memory [`Record::decode`] allocates for `bytes` (the
+/// sum of the sizes it asks the allocator for), after checking, as
+/// [`validate`] does, that `bytes` is one well-formed record. Computed
+/// without allocating.
+///
+/// A record's encoding can be far smaller than its decoded form: a field of
+/// type `bool` with an empty name takes 3 bytes on the wire and about 56 in
+/// memory. A host that delivers records to peers bounds this figure (as well
+/// as the encoded length) so that one message cannot exhaust its receiver's
+/// memory; it is at most [`MAX_AMPLIFICATION`] times the encoded length plus
+/// [`size_of::<Record>()`](Record).
+///
+/// ```
+/// use peershare_wire::{Record, Value, decoded_size};
+/// let bytes = Record::new("PING").with("seq", 3u64).encode();
+/// assert!(decoded_size(&bytes).unwrap() >= "PING".len() + "seq".len());
+/// let bomb = Record { kind: String::new(), fields: vec![(String::new(), Value::Bool(true)); 1000] };
+/// let bytes = bomb.encode();
+/// assert!(decoded_size(&bytes).unwrap() > 15 * bytes.len());
+/// ```
+pub fn decoded_size(bytes: &[u8]) -> Result<usize, DecodeError> {
+    let (mut r, kind) = Reader::header(bytes)?;
+    let count = r.length()?;
+    let mut size = size_of::<Record>() + kind.len() + count * size_of::<(String, Value)>();
+    for _ in 0..count {
+        size += r.str()?.len();
+        size += r.value_heap()?;
+    }
+    r.finish()?;
+    Ok(size)
+}
+
+/// The most [`decoded_size`] exceeds the encoded length by, as a factor:
+/// the worst case is a list of empty byte strings, one byte each on the wire
+/// and one `Vec` in memory.
+pub const MAX_AMPLIFICATION: usize = size_of::<Vec<u8>>();
+
 // ---------------------------------------------------------------- decoding
 
 type Result<T, E = DecodeError> = core::result::Result<T, E>;
@@ -361,6 +398,35 @@ impl<'a> Reader<'a> {
             NODES => Value::Nodes(self.list(Self::node)?),
             tag => return fail(self.pos - 1, DecodeErrorKind::UnknownTag(tag)),
         })
+    }
+
+    /// Checks a tag and its payload without allocating, and returns the heap
+    /// bytes that decoding it allocates.
+    fn value_heap(&mut self) -> Result<usize> {
+        Ok(match self.byte()? {
+            BOOL => self.bool().map(|_| 0)?,
+            U64 | I64 => self.varint().map(|_| 0)?,
+            F64 => self.take(8).map(|_| 0)?,
+            NODE => self.node().map(|_| 0)?,
+            STR => self.str()?.len(),
+            BYTES | ID => self.bytes()?.len(),
+            U64S => self.sum_list(size_of::<u64>(), |r| r.varint().map(|_| 0))?,
+            IDS => self.sum_list(size_of::<Vec<u8>>(), |r| r.bytes().map(<[u8]>::len))?,
+            STRS => self.sum_list(size_of::<String>(), |r| r.str().map(str::len))?,
+            NODES => self.sum_list(size_of::<u32>(), |r| r.node().map(|_| 0))?,
+            tag => return fail(self.pos - 1, DecodeErrorKind::UnknownTag(tag)),
+        })
+    }
+
+    /// Walks a list whose elements take `inline` bytes each plus what `item`
+    /// returns, and sums its allocation.
+    fn sum_list(&mut self, inline: usize, mut item: impl FnMut(&mut Self) -> Result<usize>) -> Result<usize> {
+        let n = self.length()?;
+        let mut heap = n * inline;
+        for _ in 0..n {
+            heap += item(self)?;
+        }
+        Ok(heap)
     }
 
     /// Checks a tag and its payload without allocating.

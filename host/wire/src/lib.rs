@@ -109,7 +109,7 @@ mod error;
 mod record;
 mod value;
 
-pub use codec::{find_field, peek_kind, validate};
+pub use codec::{MAX_AMPLIFICATION, decoded_size, find_field, peek_kind, validate};
 pub use error::{DecodeError, DecodeErrorKind};
 pub use record::Record;
 pub use value::Value;

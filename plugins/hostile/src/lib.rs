@@ -10,20 +10,47 @@
 //! - `bad-send`: sends to a node that does not exist and sends malformed bytes.
 //! - `flood`: sends a million messages in one event.
 //! - `print`: prints to stdout and stderr.
+//! - `zero-timer`, `ns-timer`: re-arms a timer of 0 ns (1 ns) every time it
+//!   fires, so virtual time never (barely) advances.
+//! - `sleep`: `std::thread::sleep` for an hour of real time.
+//! - `big-sends`, `big-states`, `big-logs`, `big-traces`, `big-commits`:
+//!   400 calls of 15 MB each (`size` bytes with config `size`).
+//! - `log-flood`: 20,000 log lines of 64 KiB.
+//! - `timer-flood`: 2 million `set-timer` calls in one event.
+//! - `bomb`: sends each honest node a well-formed record of `fields` empty
+//!   bool fields (default 4 M, 12 MB): tiny on the wire, huge decoded.
+//! - `exit`: `std::process::exit(3)`.
+//! - `big-outcome`: answers requests with a 2 MB outcome.
+//!
+//! Every node answers `inspect` and, with config `nosy = true`, changes
+//! itself while doing so: it bumps a counter, allocates and creates a
+//! `HashMap` (which draws WASI randomness). The honest behaviour sends the
+//! counter and a `HashMap`'s iteration order in its pings, so any trace of
+//! observation shows in the messages unless the host undoes it.
 
-use peershare_wire::Record;
+use peershare_wire::{Record, Value};
 use std::cell::RefCell;
+use std::collections::HashMap;
 
-wit_bindgen::generate!({ world: "peer-node", path: "../../wit" });
+wit_bindgen::generate!({ world: "observable-node", path: "../../wit" });
 
+use exports::peershare::sim::observable::Guest as Observable;
 use exports::peershare::sim::peer::Guest;
 use peershare::sim::host;
-use peershare::sim::types::InitArgs;
+use peershare::sim::types::{InitArgs, Level};
 
 struct Node {
     index: u32,
     behaviour: String,
     successor: u32,
+    nodes: u32,
+    size: usize,
+    fields: usize,
+    nosy: bool,
+    /// Bumped by a nosy `inspect`.
+    inspected: u64,
+    /// What a nosy `inspect` keeps allocating.
+    hoard: Vec<Vec<u8>>,
 }
 
 thread_local! {
@@ -49,7 +76,19 @@ impl Guest for Hostile {
         let behaviour = config.str("behaviour").unwrap_or("honest").to_string();
         let n = config.u64("nodes").unwrap_or(1) as u32;
         host::set_timer(after_ms * 1_000_000, 0);
-        NODE.with(|s| *s.borrow_mut() = Some(Node { index: args.index, behaviour, successor: (args.index + 1) % n.max(1) }));
+        NODE.with(|s| {
+            *s.borrow_mut() = Some(Node {
+                index: args.index,
+                behaviour,
+                successor: (args.index + 1) % n.max(1),
+                nodes: n,
+                size: config.u64("size").unwrap_or(15_000_000) as usize,
+                fields: config.u64("fields").unwrap_or(4_000_000) as usize,
+                nosy: config.bool("nosy").unwrap_or(false),
+                inspected: 0,
+                hoard: Vec::new(),
+            })
+        });
     }
 
     fn on_message(from: u32, message: Vec<u8>) {
@@ -60,12 +99,63 @@ impl Guest for Hostile {
     }
 
     fn on_timer(_tag: u64) {
-        let (index, behaviour, successor) = NODE.with(|s| {
+        let (index, behaviour, successor, nodes, size, fields) = NODE.with(|s| {
             let s = s.borrow();
             let s = s.as_ref().expect("init ran");
-            (s.index, s.behaviour.clone(), s.successor)
+            (s.index, s.behaviour.clone(), s.successor, s.nodes, s.size, s.fields)
         });
+        let big = || vec![7u8; size];
         match behaviour.as_str() {
+            "zero-timer" => {
+                host::set_timer(0, 0);
+            }
+            "ns-timer" => {
+                host::set_timer(1, 0);
+            }
+            "sleep" => std::thread::sleep(std::time::Duration::from_secs(3600)),
+            "big-sends" => {
+                let message = Record::new("BIG").with("data", big()).encode();
+                (0..400).for_each(|_| host::send(successor, &message));
+            }
+            "big-states" => {
+                let state = Record::new("state").with("data", big()).encode();
+                (0..400).for_each(|_| host::publish_state(&state));
+            }
+            "big-logs" => {
+                let line = "x".repeat(size);
+                (0..400).for_each(|_| host::log(Level::Info, &line));
+            }
+            "big-traces" => {
+                let step = Record::new("step").with("data", big()).encode();
+                (0..400).for_each(|_| host::trace(0, &step));
+            }
+            "big-commits" => {
+                let value = big();
+                (0..400).for_each(|i| host::committed(i, &value));
+            }
+            "log-flood" => {
+                let line = "y".repeat(64 * 1024);
+                (0..20_000).for_each(|_| host::log(Level::Info, &line));
+            }
+            "timer-flood" => {
+                for i in 0..2_000_000u64 {
+                    host::set_timer(1_000_000_000 + i, i);
+                }
+            }
+            "bomb" => {
+                // Encoded by hand: decoding it takes 56 bytes per field, far
+                // more than this node's memory holds for 4 M fields.
+                let mut bomb = vec![0xB1, 4, b'B', b'O', b'M', b'B'];
+                let mut count = fields as u64;
+                while count >= 0x80 {
+                    bomb.push((count & 0x7f) as u8 | 0x80);
+                    count >>= 7;
+                }
+                bomb.push(count as u8);
+                bomb.extend(std::iter::repeat_n([0u8, 0, 0], fields).flatten());
+                (0..nodes).filter(|&n| n != index).for_each(|n| host::send(n, &bomb));
+            }
+            "exit" => std::process::exit(3),
             "loop" => {
                 let mut x = 0u64;
                 loop {
@@ -100,14 +190,44 @@ impl Guest for Hostile {
                 print!("unfinished line");
             }
             _ => {
-                host::send(successor, &Record::new("PING").encode());
+                // What a nosy `inspect` could disturb: the counter, and the
+                // iteration order of a fresh HashMap (its keys come from
+                // WASI randomness and a per-thread counter in memory).
+                let inspected = NODE.with(|s| s.borrow().as_ref().map_or(0, |s| s.inspected));
+                let order: HashMap<u64, ()> = (0..8).map(|k| (k, ())).collect();
+                let order: Vec<u64> = order.keys().copied().collect();
+                let hoard = NODE.with(|s| s.borrow().as_ref().map_or(0, |s| s.hoard.len() as u64));
+                let ping = Record::new("PING").with("inspected", inspected).with("hoard", hoard).with("order", Value::U64s(order));
+                host::send(successor, &ping.encode());
                 host::set_timer(100_000_000, 0);
             }
         }
     }
 
     fn on_request(op: u64, _request: Vec<u8>) {
-        host::complete(op, true, &Record::new("ok").encode());
+        let behaviour = NODE.with(|s| s.borrow().as_ref().map(|s| s.behaviour.clone())).unwrap_or_default();
+        if behaviour == "big-outcome" {
+            host::complete(op, true, &Record::new("ok").with("data", vec![1u8; 2_000_000]).encode());
+        } else {
+            host::complete(op, true, &Record::new("ok").encode());
+        }
+    }
+}
+
+impl Observable for Hostile {
+    fn inspect() -> Vec<u8> {
+        NODE.with(|s| {
+            let mut s = s.borrow_mut();
+            let s = s.as_mut().expect("init ran");
+            if s.nosy {
+                s.inspected += 1;
+                s.hoard.push(vec![1u8; 100_000]);
+                let map: HashMap<u64, u64> = (0..4).map(|k| (k, k)).collect();
+                std::hint::black_box(map);
+                host::random_u64();
+            }
+            Record::new("state").with("behaviour", s.behaviour.as_str()).with("inspected", s.inspected).encode()
+        })
     }
 }
 
