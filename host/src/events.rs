@@ -575,7 +575,7 @@ pub fn record_json(bytes: &[u8]) -> Json {
 }
 
 /// A wire value as JSON: numbers and booleans as themselves, ids and bytes
-/// as `0x`-prefixed hex, lists as arrays.
+/// as `0x`-prefixed hex, lists as arrays, contacts as `{node, id}`.
 pub fn value_json(value: &Value) -> Json {
     match value {
         Value::Bool(b) => json!(b),
@@ -589,6 +589,8 @@ pub fn value_json(value: &Value) -> Json {
         Value::Ids(v) => Json::Array(v.iter().map(|b| json!(hex(b))).collect()),
         Value::Strs(v) => json!(v),
         Value::Nodes(v) => json!(v),
+        Value::Contacts(v) => Json::Array(v.iter().map(|c| json!({ "node": c.node, "id": hex(&c.id) })).collect()),
+        Value::Blobs(v) => Json::Array(v.iter().map(|b| json!(hex(b))).collect()),
     }
 }
 

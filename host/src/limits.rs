@@ -207,7 +207,9 @@ impl CallRate {
 
 /// Cuts `text` to at most `max` bytes at a character boundary, noting how
 /// much was cut.
-pub(crate) fn cut_line(mut text: String, max: usize) -> String {
+/// The cut line is a new, small allocation: the long one is freed, not kept
+/// as spare capacity.
+pub(crate) fn cut_line(text: String, max: usize) -> String {
     if text.len() <= max {
         return text;
     }
@@ -216,9 +218,7 @@ pub(crate) fn cut_line(mut text: String, max: usize) -> String {
     while !text.is_char_boundary(end) {
         end -= 1;
     }
-    text.truncate(end);
-    text.push_str(&format!(" [line cut: {} of {total} bytes not kept]", total - end));
-    text
+    format!("{} [line cut: {} of {total} bytes not kept]", &text[..end], total - end)
 }
 
 #[cfg(test)]
@@ -229,6 +229,7 @@ mod tests {
     fn a_long_line_is_cut_at_a_character_boundary_with_a_note() {
         let cut = cut_line("ééééé".to_string(), 5);
         assert_eq!(cut, "éé [line cut: 6 of 10 bytes not kept]");
+        assert!(cut_line("x".repeat(1 << 20), 10).capacity() < 100, "the long line's memory is not kept");
         assert_eq!(cut_line("short".into(), 5), "short");
     }
 

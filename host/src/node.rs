@@ -64,6 +64,10 @@ pub struct InitArgs {
     pub config: Record,
     /// Contacts to join through.
     pub bootstrap: Vec<Contact>,
+    /// Length of node identifiers in bits.
+    pub id_bits: u32,
+    /// Number of nodes in the simulation.
+    pub node_count: u32,
 }
 
 /// An application operation a peer is asked to perform.

@@ -3,99 +3,93 @@
 //! Every node knows the bootstrap contacts the host gives it. Every
 //! `interval_ms` (scenario config, default 500) it PINGs one of its known
 //! peers, chosen at random; a node that receives a PING learns the sender
-//! and answers PONG. The node publishes how many pongs it has received so
-//! that tests and `peershare run` can see its state.
+//! and answers PONG. The node publishes how many pongs it has received and
+//! whom it knows, so that `peershare run --viz` and tests can see it.
 //!
-//! Replace the behaviour with your protocol. Keep handlers short: each one
-//! reacts to one event and returns; use timers instead of waiting.
+//! Replace the behaviour with your protocol. Each handler reacts to one
+//! event and returns; to wait, set a timer. The SDK (`peershare_sdk`) keeps
+//! your `MyPeer` between events: it is this node's whole state.
 
-use peershare_wire::{Record, Value};
-use std::cell::RefCell;
+use peershare_sdk::prelude::*;
 use std::collections::BTreeSet;
-
-// Generates Rust bindings for the `peer-node` world in ../wit.
-wit_bindgen::generate!({ world: "peer-node", path: "../wit" });
-
-use exports::peershare::sim::peer::Guest;
-use peershare::sim::host;
-use peershare::sim::types::{InitArgs, Level};
 
 /// Tag of the periodic ping timer.
 const PING: u64 = 1;
 
 /// Everything this node remembers between events.
-struct State {
-    interval_ns: u64,
-    known: BTreeSet<u32>,
+pub struct MyPeer {
+    known: BTreeSet<NodeIndex>,
     pongs: u64,
 }
 
-// Each node is its own WebAssembly instance, so a thread-local is exactly
-// "this node's state".
-thread_local! {
-    static STATE: RefCell<Option<State>> = const { RefCell::new(None) };
+impl MyPeer {
+    fn state(&self) -> State {
+        State::new().neighbours(self.known.iter().copied()).field("pongs", self.pongs)
+    }
 }
 
-fn with_state<R>(f: impl FnOnce(&mut State) -> R) -> R {
-    STATE.with(|s| f(s.borrow_mut().as_mut().expect("init runs first")))
-}
-
-fn publish(state: &State) {
-    let record = Record::new("state").with("known", Value::Nodes(state.known.iter().copied().collect())).with("pongs", state.pongs);
-    host::publish_state(&record.encode());
-}
-
-struct MyPeer;
-
-impl Guest for MyPeer {
-    fn init(args: InitArgs) {
-        let config = Record::decode(&args.config).unwrap_or_default();
-        let state = State {
-            interval_ns: config.u64("interval_ms").unwrap_or(500) * 1_000_000,
-            known: args.bootstrap.iter().map(|c| c.index).collect(),
-            pongs: 0,
-        };
+impl Peer for MyPeer {
+    fn init(ctx: &mut Context, start: Start) -> Self {
+        let interval = Duration::from_millis(start.config.u64("interval_ms").unwrap_or(500));
+        let peer = MyPeer { known: start.bootstrap.iter().map(|c| c.node).collect(), pongs: 0 };
         // println! works: the line shows up in the event log as this node's output.
-        println!("node {} starting with {} contacts", args.index, state.known.len());
-        host::set_timer(state.interval_ns, PING);
-        publish(&state);
-        STATE.with(|s| *s.borrow_mut() = Some(state));
+        println!("node {} starting with {} contacts", start.index, peer.known.len());
+        ctx.every(interval, PING);
+        ctx.publish(&peer.state());
+        peer
     }
 
-    fn on_message(from: u32, message: Vec<u8>) {
-        let Ok(message) = Record::decode(&message) else {
-            host::log(Level::Warn, &format!("undecodable message from node {from}"));
-            return;
-        };
-        with_state(|state| {
-            state.known.insert(from);
-            match message.kind.as_str() {
-                "PING" => host::send(from, &Record::new("PONG").with("seq", message.u64("seq").unwrap_or(0)).encode()),
-                "PONG" => state.pongs += 1,
-                other => host::log(Level::Warn, &format!("unexpected {other} from node {from}")),
-            }
-            publish(state);
-        });
-    }
-
-    fn on_timer(tag: u64) {
-        if tag != PING {
-            return;
+    fn on_message(&mut self, ctx: &mut Context, from: NodeIndex, message: Record) {
+        self.known.insert(from);
+        match message.kind.as_str() {
+            "PING" => ctx.send(from, &Record::new("PONG").with("seq", message.u64("seq").unwrap_or(0))),
+            "PONG" => self.pongs += 1,
+            other => ctx.log(Level::Warn, &format!("unexpected {other} from node {from}")),
         }
-        with_state(|state| {
-            if !state.known.is_empty() {
-                let pick = (host::random_u64() % state.known.len() as u64) as usize;
-                let peer = *state.known.iter().nth(pick).expect("pick is in range");
-                host::send(peer, &Record::new("PING").with("seq", host::now()).encode());
-            }
-            host::set_timer(state.interval_ns, PING);
-        });
+        ctx.publish(&self.state());
     }
 
-    fn on_request(op: u64, request: Vec<u8>) {
-        let kind = Record::decode(&request).map(|r| r.kind).unwrap_or_default();
-        host::complete(op, false, &Record::new("error").with("reason", format!("unsupported request {kind:?}")).encode());
+    fn on_timer(&mut self, ctx: &mut Context, tag: u64) {
+        if tag == PING && !self.known.is_empty() {
+            let pick = ctx.random_below(self.known.len() as u64) as usize;
+            let peer = *self.known.iter().nth(pick).expect("pick is in range");
+            let seq = ctx.now().as_nanos() as u64;
+            ctx.send(peer, &Record::new("PING").with("seq", seq));
+        }
+    }
+
+    fn inspect(&self, _ctx: &Context) -> State {
+        self.state()
     }
 }
 
-export!(MyPeer);
+peershare_sdk::export_peer!(MyPeer);
+
+#[cfg(test)]
+mod tests {
+    //! Run with `cargo test --target x86_64-unknown-linux-gnu` (your
+    //! machine's target): the default target, wasm32-wasip2, cannot run tests.
+
+    use super::*;
+    use peershare_sdk::testing::Harness;
+
+    #[test]
+    fn a_ping_is_answered_with_a_pong_carrying_its_seq() {
+        let mut node = Harness::<MyPeer>::start(0, Record::new("config"), &[]);
+        node.effects();
+        node.deliver(7, Record::new("PING").with("seq", 42u64));
+        assert_eq!(node.sent(), vec![(7, Record::new("PONG").with("seq", 42u64))]);
+        assert_eq!(node.inspect().nodes("neighbours"), Some(&[7][..]), "the sender is now known");
+    }
+
+    #[test]
+    fn the_ping_timer_pings_a_known_peer_and_stays_armed() {
+        let mut node = Harness::<MyPeer>::start(0, Record::new("config"), &[Contact::new(3, vec![3])]);
+        node.effects();
+        assert!(node.fire(PING));
+        let sent = node.sent();
+        assert_eq!(sent.len(), 1);
+        assert_eq!((sent[0].0, sent[0].1.kind.as_str()), (3, "PING"));
+        assert_eq!(node.pending_timers(), vec![PING], "periodic timers re-arm themselves");
+    }
+}

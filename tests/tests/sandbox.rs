@@ -517,3 +517,19 @@ fn observing_a_nosy_peer_never_changes_the_run() {
     let pings = trace_of(&plain).iter().filter(|l| l.contains("\"kind\":\"PING\"")).count();
     assert!(pings > 50, "{pings} pings");
 }
+
+#[test]
+fn blocking_inside_inspect_crashes_the_node_while_being_inspected() {
+    let mut sim = SimulationBuilder::new(3).group(honest_group()).group(hostile("sleepy-inspect")).build().unwrap();
+    sim.run_for(SimDuration::from_millis(500)).unwrap();
+    let node = node_of(&sim, "sleepy-inspect");
+    assert_eq!(sim.inspect_node(node), None, "a crashed inspection reads nothing");
+    assert!(matches!(crash_reason(&sim, "sleepy-inspect"), CrashReason::Blocked(_)));
+    let handling = sim.events().events().iter().find_map(|e| match &e.event {
+        Event::Crashed { node: n, handling, .. } if *n == node => Some(handling.clone()),
+        _ => None,
+    });
+    assert_eq!(handling, Some(Handling::Inspect));
+    sim.run_for(SimDuration::from_secs(1)).unwrap();
+    assert_honest_nodes_keep_pinging(&sim);
+}

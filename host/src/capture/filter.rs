@@ -244,6 +244,8 @@ impl Actual {
             Value::Nodes(v) => Actual::List(v.iter().map(|x| Scalar::Number(f64::from(*x))).collect()),
             Value::Ids(v) => Actual::List(v.iter().map(|b| Scalar::Text(hex(b))).collect()),
             Value::Strs(v) => Actual::List(v.iter().map(|t| Scalar::Text(t.clone())).collect()),
+            Value::Contacts(v) => Actual::List(v.iter().map(|c| Scalar::Number(f64::from(c.node))).collect()),
+            Value::Blobs(v) => Actual::List(v.iter().map(|b| Scalar::Text(hex(b))).collect()),
         }
     }
 
@@ -251,6 +253,8 @@ impl Actual {
         let scalar = |j: &Json| match j {
             Json::Number(n) => n.as_f64().map_or_else(|| Scalar::Text(n.to_string()), Scalar::Number),
             Json::String(s) => Scalar::of_text(s),
+            // A contact compares by its node, as in `of_value`.
+            Json::Object(o) if o.contains_key("node") => o["node"].as_f64().map_or(Scalar::Text(j.to_string()), Scalar::Number),
             other => Scalar::Text(other.to_string()),
         };
         match j {

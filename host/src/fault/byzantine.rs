@@ -130,6 +130,22 @@ pub fn corrupt_value(value: &Value, rng: &mut SimRng, nodes: u32) -> Value {
             v[at] = other_node(v[at], rng);
             Value::Nodes(v)
         }
+        Value::Contacts(v) if !v.is_empty() => {
+            let mut v = v.clone();
+            let at = below(rng, v.len() as u64) as usize;
+            v[at].node = other_node(v[at].node, rng);
+            Value::Contacts(v)
+        }
+        Value::Blobs(v) if !v.is_empty() => {
+            let mut v = v.clone();
+            let at = below(rng, v.len() as u64) as usize;
+            v[at] = flip_byte(&v[at], rng);
+            Value::Blobs(v)
+        }
+        Value::Contacts(_) => {
+            Value::Contacts(vec![peershare_wire::Contact::new(below(rng, u64::from(nodes.max(1))) as u32, flip_byte(&[], rng))])
+        }
+        Value::Blobs(_) => Value::Blobs(vec![flip_byte(&[], rng)]),
         Value::U64s(_) => Value::U64s(vec![rng.next_u64()]),
         Value::Ids(_) => Value::Ids(vec![flip_byte(&[], rng)]),
         Value::Strs(_) => Value::Strs(vec!["x".into()]),
@@ -166,14 +182,17 @@ pub(crate) fn eclipse(bytes: &[u8], fields: &[String], colluders: &[NodeIndex], 
         if !fields.is_empty() && !fields.iter().any(|f| f == name) {
             continue;
         }
-        if let Value::Nodes(list) = value {
-            for n in list.iter_mut() {
-                if !candidates.contains(n) {
-                    *n = candidates[next % candidates.len()];
-                    next += 1;
-                    replaced += 1;
-                }
+        let mut replace = |n: &mut NodeIndex| {
+            if !candidates.contains(n) {
+                *n = candidates[next % candidates.len()];
+                next += 1;
+                replaced += 1;
             }
+        };
+        match value {
+            Value::Nodes(list) => list.iter_mut().for_each(&mut replace),
+            Value::Contacts(list) => list.iter_mut().for_each(|c| replace(&mut c.node)),
+            _ => {}
         }
     }
     (replaced > 0).then(|| (record.encode(), replaced))

@@ -293,6 +293,8 @@ impl SimulationBuilder {
                     group: group.name.clone(),
                     config: group.config.clone(),
                     bootstrap,
+                    id_bits: self.id_bits,
+                    node_count: total as u32,
                 });
                 let at = group.start + SimDuration(group.join_interval.0.saturating_mul(j as u64));
                 queue.push(at, Pending::Start { node: index });

@@ -184,6 +184,8 @@ pub(crate) fn read_state(node: NodeIndex, state: &Record) -> (Vec<Edge>, Option<
             Value::Ids(v) => serde_json::json!(v.len()),
             Value::Strs(v) => serde_json::json!(v.len()),
             Value::Nodes(v) => serde_json::json!(v.len()),
+            Value::Contacts(v) => serde_json::json!(v.len()),
+            Value::Blobs(v) => serde_json::json!(v.len()),
         };
         summary.insert(name.clone(), v);
     }

@@ -465,6 +465,8 @@ impl WasmNode {
                     group: args.group.clone(),
                     config: args.config.encode(),
                     bootstrap: args.bootstrap.iter().map(|c| types::Contact { index: c.index, id: c.id.clone() }).collect(),
+                    id_bits: args.id_bits,
+                    node_count: args.node_count,
                 };
                 self.peer.call_init(store, &args)
             }

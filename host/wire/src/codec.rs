@@ -1,6 +1,6 @@
 //! Encoding and decoding; the format is described in the crate docs.
 
-use crate::{DecodeError, DecodeErrorKind, Record, Value};
+use crate::{Contact, DecodeError, DecodeErrorKind, Record, Value};
 
 /// First byte of every record (format version 1).
 const MAGIC: u8 = 0xB1;
@@ -18,6 +18,8 @@ const U64S: u8 = 8;
 const IDS: u8 = 9;
 const STRS: u8 = 10;
 const NODES: u8 = 11;
+const CONTACTS: u8 = 12;
+const BLOBS: u8 = 13;
 
 // ---------------------------------------------------------------- encoding
 
@@ -72,6 +74,8 @@ impl Value {
             Self::Ids(_) => IDS,
             Self::Strs(_) => STRS,
             Self::Nodes(_) => NODES,
+            Self::Contacts(_) => CONTACTS,
+            Self::Blobs(_) => BLOBS,
         }
     }
 
@@ -89,6 +93,10 @@ impl Value {
             Self::Ids(v) => varint_len(v.len() as u64) + v.iter().map(|b| sized_len(b.len())).sum::<usize>(),
             Self::Strs(v) => varint_len(v.len() as u64) + v.iter().map(|s| sized_len(s.len())).sum::<usize>(),
             Self::Nodes(v) => varint_len(v.len() as u64) + v.iter().map(|&n| varint_len(n.into())).sum::<usize>(),
+            Self::Contacts(v) => {
+                varint_len(v.len() as u64) + v.iter().map(|c| varint_len(c.node.into()) + sized_len(c.id.len())).sum::<usize>()
+            }
+            Self::Blobs(v) => varint_len(v.len() as u64) + v.iter().map(|b| sized_len(b.len())).sum::<usize>(),
         }
     }
 
@@ -118,6 +126,17 @@ impl Value {
             Self::Nodes(v) => {
                 put_varint(out, v.len() as u64);
                 v.iter().for_each(|&n| put_varint(out, n.into()));
+            }
+            Self::Contacts(v) => {
+                put_varint(out, v.len() as u64);
+                v.iter().for_each(|c| {
+                    put_varint(out, c.node.into());
+                    put_sized(out, &c.id);
+                });
+            }
+            Self::Blobs(v) => {
+                put_varint(out, v.len() as u64);
+                v.iter().for_each(|b| put_sized(out, b));
             }
         }
     }
@@ -396,6 +415,8 @@ impl<'a> Reader<'a> {
             IDS => Value::Ids(self.list(|r| r.bytes().map(<[u8]>::to_vec))?),
             STRS => Value::Strs(self.list(|r| r.str().map(str::to_owned))?),
             NODES => Value::Nodes(self.list(Self::node)?),
+            CONTACTS => Value::Contacts(self.list(|r| Ok(Contact { node: r.node()?, id: r.bytes()?.to_vec() }))?),
+            BLOBS => Value::Blobs(self.list(|r| r.bytes().map(<[u8]>::to_vec))?),
             tag => return fail(self.pos - 1, DecodeErrorKind::UnknownTag(tag)),
         })
     }
@@ -414,6 +435,11 @@ impl<'a> Reader<'a> {
             IDS => self.sum_list(size_of::<Vec<u8>>(), |r| r.bytes().map(<[u8]>::len))?,
             STRS => self.sum_list(size_of::<String>(), |r| r.str().map(str::len))?,
             NODES => self.sum_list(size_of::<u32>(), |r| r.node().map(|_| 0))?,
+            CONTACTS => self.sum_list(size_of::<Contact>(), |r| {
+                r.node()?;
+                r.bytes().map(<[u8]>::len)
+            })?,
+            BLOBS => self.sum_list(size_of::<Vec<u8>>(), |r| r.bytes().map(<[u8]>::len))?,
             tag => return fail(self.pos - 1, DecodeErrorKind::UnknownTag(tag)),
         })
     }
@@ -442,6 +468,11 @@ impl<'a> Reader<'a> {
             IDS => self.skip_list(Self::bytes),
             STRS => self.skip_list(Self::str),
             NODES => self.skip_list(Self::node),
+            CONTACTS => self.skip_list(|r| {
+                r.node()?;
+                r.bytes()
+            }),
+            BLOBS => self.skip_list(Self::bytes),
             tag => fail(self.pos - 1, DecodeErrorKind::UnknownTag(tag)),
         }
     }

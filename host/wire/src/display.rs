@@ -34,7 +34,7 @@ fn list<T>(f: &mut Formatter<'_>, items: &[T], mut item: impl FnMut(&mut Formatt
 
 /// Numbers in decimal (floats always with a `.`, e.g. `1.0`, `NaN`),
 /// strings quoted with Rust escapes, ids and bytes as `0x…` hex, nodes as
-/// `n<index>`, lists as `[a, b]`.
+/// `n<index>`, contacts as `n<index>@0x<id>`, lists as `[a, b]`.
 impl Display for Value {
     fn fmt(&self, f: &mut Formatter<'_>) -> fmt::Result {
         match self {
@@ -49,6 +49,11 @@ impl Display for Value {
             Self::Ids(v) => list(f, v, |f, b| hex(f, b)),
             Self::Strs(v) => list(f, v, |f, s| write!(f, "{s:?}")),
             Self::Nodes(v) => list(f, v, |f, n| write!(f, "n{n}")),
+            Self::Contacts(v) => list(f, v, |f, c| {
+                write!(f, "n{}@", c.node)?;
+                hex(f, &c.id)
+            }),
+            Self::Blobs(v) => list(f, v, |f, b| hex(f, b)),
         }
     }
 }

@@ -69,6 +69,8 @@
 //! | 9   | `ids`   | varint count, then that many sized byte strings          |
 //! | 10  | `strs`  | varint count, then that many texts                       |
 //! | 11  | `nodes` | varint count, then that many varints fitting in a `u32`  |
+//! | 12  | `contacts` | varint count, then that many pairs: a varint fitting in a `u32` (the node), sized bytes (the id) |
+//! | 13  | `blobs` | varint count, then that many sized byte strings          |
 //!
 //! For example `Record::new("HI").with("n", 300u64)` encodes as
 //! `B1 02 48 49 01 01 6E 01 AC 02`.
@@ -92,7 +94,7 @@
 //!   not minimal.
 //! - [`InvalidUtf8`](DecodeErrorKind::InvalidUtf8): text is not UTF-8;
 //!   `offset` is the first invalid byte.
-//! - [`UnknownTag`](DecodeErrorKind::UnknownTag): a tag above 11.
+//! - [`UnknownTag`](DecodeErrorKind::UnknownTag): a tag above 13.
 //! - [`InvalidBool`](DecodeErrorKind::InvalidBool): a bool byte above 1.
 //! - [`LengthTooLarge`](DecodeErrorKind::LengthTooLarge): a length or count
 //!   is larger than the number of bytes after it (checked before anything is
@@ -106,13 +108,14 @@
 mod codec;
 mod display;
 mod error;
+pub mod id;
 mod record;
 mod value;
 
 pub use codec::{MAX_AMPLIFICATION, decoded_size, find_field, peek_kind, validate};
 pub use error::{DecodeError, DecodeErrorKind};
 pub use record::Record;
-pub use value::Value;
+pub use value::{Contact, Value};
 
 #[cfg(test)]
 mod tests;

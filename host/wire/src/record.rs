@@ -1,6 +1,6 @@
 //! The [`Record`] type: a kind plus an ordered list of named fields.
 
-use crate::Value;
+use crate::{Contact, Value};
 
 /// A structured message: a `kind` (such as `"PING"`) and ordered, named,
 /// typed fields.
@@ -129,6 +129,22 @@ impl Record {
     pub fn nodes(&self, name: &str) -> Option<&[u32]> {
         match self.get(name)? {
             Value::Nodes(v) => Some(v),
+            _ => None,
+        }
+    }
+
+    /// The first field called `name` if it is a [`Value::Contacts`].
+    pub fn contacts(&self, name: &str) -> Option<&[Contact]> {
+        match self.get(name)? {
+            Value::Contacts(v) => Some(v),
+            _ => None,
+        }
+    }
+
+    /// The first field called `name` if it is a [`Value::Blobs`].
+    pub fn blobs(&self, name: &str) -> Option<&[Vec<u8>]> {
+        match self.get(name)? {
+            Value::Blobs(v) => Some(v),
             _ => None,
         }
     }

@@ -33,6 +33,9 @@ fn every_type() -> Record {
         .with("strs0", Value::Strs(vec![]))
         .with("nodes", Value::Nodes(vec![0, 4, u32::MAX]))
         .with("nodes0", Value::Nodes(vec![]))
+        .with("contacts", Value::Contacts(vec![crate::Contact::new(3, vec![0xAB; 20]), crate::Contact::new(u32::MAX, vec![])]))
+        .with("contacts0", Value::Contacts(vec![]))
+        .with("blobs", Value::Blobs(vec![vec![1, 2, 3], vec![]]))
         .with("", "empty name")
 }
 
@@ -227,7 +230,7 @@ fn error_invalid_utf8() {
 
 #[test]
 fn error_unknown_tag() {
-    assert_eq!(decode(&one_field(12, &[0])), err(PAYLOAD - 1, UnknownTag(12)));
+    assert_eq!(decode(&one_field(14, &[0])), err(PAYLOAD - 1, UnknownTag(14)));
     assert_eq!(decode(&one_field(255, &[])), err(PAYLOAD - 1, UnknownTag(255)));
 }
 
@@ -457,4 +460,16 @@ fn fuzz_mutations_never_panic_and_stay_canonical() {
     }
     // Both outcomes must be exercised for the loop to mean anything.
     assert!(ok > 1_000 && failed > 1_000, "ok {ok}, failed {failed}");
+}
+
+#[test]
+fn contacts_and_blobs_encode_as_documented() {
+    let r = Record::new("C").with("c", Value::Contacts(vec![crate::Contact::new(300, vec![0xAB])])).with("b", Value::Blobs(vec![vec![7]]));
+    assert_eq!(r.encode(), [0xB1, 1, b'C', 2, 1, b'c', 12, 1, 0xAC, 0x02, 1, 0xAB, 1, b'b', 13, 1, 1, 7]);
+    assert_eq!(r.to_string(), "C {c: [n300@0xab], b: [0x07]}");
+    assert_eq!(r.contacts("c").unwrap()[0].node, 300);
+    assert_eq!(r.blobs("b"), Some(&[vec![7u8]][..]));
+    // A contact's node must fit in a u32.
+    let big = [0xB1, 0, 1, 0, 12, 1, 0x80, 0x80, 0x80, 0x80, 0x10, 0];
+    assert_eq!(decode(&big), err(6, VarintOverflow));
 }

@@ -31,12 +31,33 @@ pub enum Value {
     Strs(Vec<String>),
     /// A list of node indices.
     Nodes(Vec<u32>),
+    /// A list of contacts: peers as a peer knows them, node index and id.
+    Contacts(Vec<Contact>),
+    /// A list of byte strings (payloads, values, hashes).
+    Blobs(Vec<Vec<u8>>),
+}
+
+/// Another peer as a peer knows it: its node index (where to send) and its
+/// identifier. Travels in [`Value::Contacts`].
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
+pub struct Contact {
+    /// Its node index: its network address.
+    pub node: u32,
+    /// Its identifier.
+    pub id: Vec<u8>,
+}
+
+impl Contact {
+    /// A contact for `node` with identifier `id`.
+    pub fn new(node: u32, id: impl Into<Vec<u8>>) -> Self {
+        Contact { node, id: id.into() }
+    }
 }
 
 impl Value {
     /// The short name of this value's type: `"bool"`, `"u64"`, `"i64"`,
     /// `"f64"`, `"str"`, `"bytes"`, `"id"`, `"node"`, `"u64s"`, `"ids"`,
-    /// `"strs"` or `"nodes"`.
+    /// `"strs"`, `"nodes"`, `"contacts"` or `"blobs"`.
     pub fn type_name(&self) -> &'static str {
         match self {
             Self::Bool(_) => "bool",
@@ -51,6 +72,8 @@ impl Value {
             Self::Ids(_) => "ids",
             Self::Strs(_) => "strs",
             Self::Nodes(_) => "nodes",
+            Self::Contacts(_) => "contacts",
+            Self::Blobs(_) => "blobs",
         }
     }
 }
@@ -70,6 +93,8 @@ impl PartialEq for Value {
             (Ids(a), Ids(b)) => a == b,
             (Strs(a), Strs(b)) => a == b,
             (Nodes(a), Nodes(b)) => a == b,
+            (Contacts(a), Contacts(b)) => a == b,
+            (Blobs(a), Blobs(b)) => a == b,
             _ => false,
         }
     }

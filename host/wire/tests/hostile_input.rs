@@ -6,7 +6,7 @@
 //! with random mutations (flipped, cut, inserted bytes), plus the known
 //! amplification shapes.
 
-use peershare_wire::{MAX_AMPLIFICATION, Record, Value, decoded_size, find_field, peek_kind, validate};
+use peershare_wire::{Contact, MAX_AMPLIFICATION, Record, Value, decoded_size, find_field, peek_kind, validate};
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
 
@@ -64,7 +64,7 @@ impl Gen {
         for i in 0..self.below(12) {
             let name = format!("f{i}");
             let n = self.below(6) as usize;
-            let v = match self.below(12) {
+            let v = match self.below(14) {
                 0 => Value::Bool(self.below(2) == 1),
                 1 => Value::U64(self.next() >> self.below(64)),
                 2 => Value::I64(self.next() as i64 >> self.below(64)),
@@ -76,7 +76,9 @@ impl Gen {
                 8 => Value::U64s((0..n).map(|_| self.next()).collect()),
                 9 => Value::Ids((0..n).map(|k| self.bytes(k)).collect()),
                 10 => Value::Strs((0..n).map(|k| "s".repeat(k)).collect()),
-                _ => Value::Nodes((0..n).map(|_| self.next() as u32).collect()),
+                11 => Value::Nodes((0..n).map(|_| self.next() as u32).collect()),
+                12 => Value::Contacts((0..n).map(|k| Contact::new(self.next() as u32, self.bytes(k))).collect()),
+                _ => Value::Blobs((0..n).map(|k| self.bytes(k)).collect()),
             };
             r = r.with(name, v);
         }
@@ -150,6 +152,8 @@ fn the_densest_shapes_stay_within_the_stated_amplification() {
         Record::new("").with("", Value::Strs(vec![String::new(); 10_000])),
         Record::new("").with("", Value::U64s(vec![0; 10_000])),
         Record::new("").with("", Value::Nodes(vec![0; 10_000])),
+        Record::new("").with("", Value::Contacts(vec![Contact::default(); 10_000])),
+        Record::new("").with("", Value::Blobs(vec![Vec::new(); 10_000])),
     ];
     for record in shapes {
         let bytes = record.encode();

@@ -21,6 +21,11 @@
 //!   bool fields (default 4 M, 12 MB): tiny on the wire, huge decoded.
 //! - `exit`: `std::process::exit(3)`.
 //! - `big-outcome`: answers requests with a 2 MB outcome.
+//! - `sleepy-inspect`: honest, but sleeps for an hour inside `inspect`.
+//!
+//! Every node answers a `PROBE` message by decoding its `data` field as a
+//! record and sending back `DECODED` with `ok`, the record encoded `again`
+//! or the error's `offset` and text, and the `whole` message it received.
 //!
 //! Every node answers `inspect` and, with config `nosy = true`, changes
 //! itself while doing so: it bumps a counter, allocates and creates a
@@ -93,8 +98,19 @@ impl Guest for Hostile {
 
     fn on_message(from: u32, message: Vec<u8>) {
         let msg = Record::decode(&message).expect("the host only delivers well-formed records");
-        if msg.kind == "PING" {
-            host::send(from, &Record::new("PONG").encode());
+        match msg.kind.as_str() {
+            "PING" => host::send(from, &Record::new("PONG").encode()),
+            // Decodes the bytes it is given as a record and says what it made
+            // of them: the host's tests compare it with their own decoding.
+            "PROBE" => {
+                let data = msg.bytes("data").unwrap_or_default();
+                let answer = match Record::decode(data) {
+                    Ok(record) => Record::new("DECODED").with("ok", true).with("again", record.encode()),
+                    Err(e) => Record::new("DECODED").with("ok", false).with("offset", e.offset as u64).with("error", e.to_string()),
+                };
+                host::send(from, &answer.with("whole", message.clone()).encode());
+            }
+            _ => {}
         }
     }
 
@@ -219,6 +235,9 @@ impl Observable for Hostile {
         NODE.with(|s| {
             let mut s = s.borrow_mut();
             let s = s.as_mut().expect("init ran");
+            if s.behaviour == "sleepy-inspect" {
+                std::thread::sleep(std::time::Duration::from_secs(3600));
+            }
             if s.nosy {
                 s.inspected += 1;
                 s.hoard.push(vec![1u8; 100_000]);

@@ -1,0 +1,213 @@
+//! Unit-testing a peer natively, without a simulator.
+//!
+//! On a native target the SDK's host calls are recorded here instead of
+//! going to the simulator. A [`Harness`] runs one node: start it, hand it
+//! messages, fire its timers, ask it for operations, and read what it asked
+//! of the host.
+//!
+//! ```
+//! use peershare_sdk::prelude::*;
+//! use peershare_sdk::testing::{Effect, Harness};
+//!
+//! struct Echo;
+//! impl Peer for Echo {
+//!     fn init(_: &mut Context, _: Start) -> Self {
+//!         Echo
+//!     }
+//!     fn on_message(&mut self, ctx: &mut Context, from: NodeIndex, message: Record) {
+//!         ctx.send(from, &Record::new("ECHO").with("of", message.kind.as_str()));
+//!     }
+//! }
+//!
+//! let mut node = Harness::<Echo>::start(3, Record::new("config"), &[]);
+//! node.deliver(5, Record::new("HELLO"));
+//! assert_eq!(node.sent(), vec![(5, Record::new("ECHO").with("of", "HELLO"))]);
+//! node.request(9, Record::new("anything"));
+//! assert!(matches!(&node.effects()[..], [Effect::Completed { op: 9, ok: false, .. }]));
+//! ```
+//!
+//! Run such tests with `cargo test --target x86_64-unknown-linux-gnu` (or
+//! your machine's target): the template's `.cargo/config.toml` makes
+//! `wasm32-wasip2` the default, which cannot run tests.
+
+use crate::{Contact, Level, NodeIndex, OpId, Peer, Record, Runner, Start, Step};
+use std::cell::RefCell;
+
+/// Something a node asked of the host.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Effect {
+    /// A message sent.
+    Sent {
+        /// To whom.
+        to: NodeIndex,
+        /// What.
+        message: Record,
+    },
+    /// A host timer set (the SDK's own bookkeeping: `tag` is internal).
+    TimerSet {
+        /// The host's handle.
+        handle: u64,
+        /// Delay in nanoseconds.
+        delay: u64,
+        /// The host-level tag.
+        tag: u64,
+    },
+    /// A host timer cancelled.
+    TimerCancelled {
+        /// The host's handle.
+        handle: u64,
+    },
+    /// A log line.
+    Log {
+        /// Severity.
+        level: Level,
+        /// Text.
+        text: String,
+    },
+    /// Published state.
+    Published(Record),
+    /// An operation completed.
+    Completed {
+        /// Which.
+        op: OpId,
+        /// Whether it succeeded.
+        ok: bool,
+        /// The outcome record.
+        outcome: Record,
+    },
+    /// A trace step.
+    Traced {
+        /// The operation.
+        op: OpId,
+        /// The step.
+        step: Step,
+    },
+    /// A committed value.
+    Committed {
+        /// Log position.
+        index: u64,
+        /// The value.
+        value: Vec<u8>,
+    },
+}
+
+/// The recording host of this thread (on WebAssembly, the real host is used
+/// and only the harness touches this).
+#[derive(Debug, Default)]
+#[cfg_attr(target_family = "wasm", allow(dead_code))]
+pub(crate) struct TestHost {
+    pub now: u64,
+    pub next_handle: u64,
+    rng: u64,
+    effects: Vec<Effect>,
+}
+
+#[cfg_attr(target_family = "wasm", allow(dead_code))]
+impl TestHost {
+    /// SplitMix64 from a fixed seed: the same numbers every run.
+    pub fn random(&mut self) -> u64 {
+        self.rng = self.rng.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.rng;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+}
+
+thread_local! {
+    static HOST: RefCell<TestHost> = RefCell::new(TestHost::default());
+}
+
+#[cfg_attr(target_family = "wasm", allow(dead_code))]
+pub(crate) fn with_host<R>(f: impl FnOnce(&mut TestHost) -> R) -> R {
+    HOST.with(|h| f(&mut h.borrow_mut()))
+}
+
+#[cfg_attr(target_family = "wasm", allow(dead_code))]
+pub(crate) fn record(effect: Effect) {
+    with_host(|h| h.effects.push(effect));
+}
+
+/// One node of peer type `P`, run natively. Each harness resets the
+/// thread's recording host, so run one harness per test.
+pub struct Harness<P: Peer> {
+    runner: Runner<P>,
+}
+
+impl<P: Peer> Harness<P> {
+    /// Starts node `index` with `config` and `bootstrap` contacts (ids of
+    /// 160 bits, 100 nodes; change them with [`Harness::start_with`]).
+    pub fn start(index: NodeIndex, config: Record, bootstrap: &[Contact]) -> Self {
+        let id = (0..20).map(|k| (index as u8).wrapping_mul(31).wrapping_add(k)).collect();
+        Self::start_with(Start { index, id, group: "test".into(), config, bootstrap: bootstrap.to_vec(), id_bits: 160, node_count: 100 })
+    }
+
+    /// Starts a node from a full [`Start`].
+    pub fn start_with(start: Start) -> Self {
+        HOST.with(|h| *h.borrow_mut() = TestHost::default());
+        let mut runner = Runner::new();
+        runner.start(start);
+        Harness { runner }
+    }
+
+    /// Delivers a message from `from`.
+    pub fn deliver(&mut self, from: NodeIndex, message: Record) {
+        self.runner.on_message(from, &message.encode());
+    }
+
+    /// Fires the earliest-set pending timer with the peer's tag `tag`;
+    /// returns false if none is pending.
+    pub fn fire(&mut self, tag: u64) -> bool {
+        let Some((_, host_tag)) = self.runner.context().pending().find(|&(t, _)| t == tag) else {
+            return false;
+        };
+        self.runner.on_timer(host_tag);
+        true
+    }
+
+    /// Asks for a protocol-specific operation.
+    pub fn request(&mut self, op: OpId, request: Record) {
+        self.runner.on_request(op, &request.encode());
+    }
+
+    /// Runs any other handler on the peer (a lookup, a put, ...).
+    pub fn call(&mut self, f: impl FnOnce(&mut P, &mut crate::Context)) {
+        self.runner.with_peer(f);
+    }
+
+    /// What the peer's `inspect` reports.
+    pub fn inspect(&mut self) -> Record {
+        Record::decode(&self.runner.inspect()).expect("the SDK encodes states")
+    }
+
+    /// Sets the virtual time, in nanoseconds.
+    pub fn set_now(&mut self, nanos: u64) {
+        with_host(|h| h.now = nanos);
+    }
+
+    /// The peer itself.
+    pub fn peer(&self) -> &P {
+        self.runner.peer().expect("started")
+    }
+
+    /// Takes every effect recorded since the last call.
+    pub fn effects(&mut self) -> Vec<Effect> {
+        with_host(|h| std::mem::take(&mut h.effects))
+    }
+
+    /// Takes the effects and returns the messages sent among them.
+    pub fn sent(&mut self) -> Vec<(NodeIndex, Record)> {
+        self.effects()
+            .into_iter()
+            .filter_map(|e| match e {
+                Effect::Sent { to, message } => Some((to, message)),
+                _ => None,
+            })
+            .collect()
+    }
+
+    /// The peer's tags of the timers pending, in the order they were set.
+    pub fn pending_timers(&self) -> Vec<u64> {
+        self.runner.context().pending().map(|(tag, _)| tag).collect()
+    }
+}
