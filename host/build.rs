@@ -12,7 +12,7 @@ const TARGET: &str = "wasm32-wasip2";
 fn main() {
     let manifest_dir = PathBuf::from(std::env::var("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR"));
     let root = manifest_dir.parent().expect("host/ is inside the repository").to_path_buf();
-    for dir in ["plugins", "student-template", "wit", "host/wire"] {
+    for dir in ["plugins", "student-template", "wit", "host/wire", "host/sdk"] {
         println!("cargo:rerun-if-changed={}", root.join(dir).display());
     }
     println!("cargo:rerun-if-env-changed=PEERSHARE_WASM_TARGET_DIR");

@@ -10,6 +10,8 @@
 //! - [`events`]: the event log; [`summary`]: results.
 //! - [`capture`]: every message with its fate, filters, search and statistics.
 //! - [`viz`]: topology snapshots, timelines and graph exports.
+//! - [`limits`]: what a node may ask of the host.
+//! - [`scaffold`]: new, self-contained peer crates (`peershare new`).
 //!
 //! ```no_run
 //! use peershare::prelude::*;
@@ -23,6 +25,7 @@
 pub mod app;
 pub mod builtin;
 pub mod capture;
+pub mod correctness;
 pub mod error;
 pub mod events;
 pub mod fault;
@@ -33,6 +36,7 @@ pub mod network;
 pub mod node;
 pub mod queue;
 pub mod rng;
+pub mod scaffold;
 pub mod scenario;
 pub mod sim;
 pub mod summary;

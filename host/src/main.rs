@@ -51,6 +51,11 @@ enum Command {
         /// Do not capture messages (no capture.bin; a little faster).
         #[arg(long)]
         no_capture: bool,
+        /// Which events to write to events.jsonl: all; ops (operations,
+        /// traces, faults, crashes, logs: no per-message events, a small
+        /// fraction of the size); none (no events.jsonl).
+        #[arg(long, default_value = "all", value_parser = ["all", "ops", "none"])]
+        events: String,
         /// Also write visualisation files: topology snapshots every tenth
         /// of the run (timeline.json), the last one as topology.json
         /// (node-link), .graphml and .dot, lookup traces (lookups.json), a
@@ -67,6 +72,17 @@ enum Command {
     },
     /// List the built-in plugins.
     Plugins,
+    /// Create a new peer crate in PATH (which must not exist or be empty):
+    /// a starting peer, the WIT contract, the guest SDK, a scenario and a
+    /// README. It builds with `cargo build --release` anywhere.
+    New {
+        /// The folder to create; its name is the crate's.
+        path: PathBuf,
+        /// What kind of peer to start from: peer-node (a protocol of its
+        /// own), dht-node or consensus-node.
+        #[arg(long, default_value = "peer-node", value_parser = ["peer-node", "dht-node", "consensus-node"])]
+        world: String,
+    },
 }
 
 fn main() -> ExitCode {
@@ -93,7 +109,7 @@ fn run(cli: Cli) -> Result<(), SimError> {
             walk_through(&sim);
             print_summary(&sim.summary());
             if let Some(dir) = out {
-                write_outputs(&sim, &dir)?;
+                write_outputs(&sim, &dir, peershare::events::EventFilter::All)?;
                 println!("\nWrote {0}/events.jsonl and {0}/summary.json.", dir.display());
             }
             println!(
@@ -102,7 +118,18 @@ fn run(cli: Cli) -> Result<(), SimError> {
             Ok(())
         }
         Command::Inspect(args) => inspect::inspect(args),
-        Command::Run { scenario, seed, out, quiet, no_capture, viz } => {
+        Command::New { path, world } => {
+            let world = peershare::scaffold::World::from_name(&world).expect("clap checks the world's name");
+            let files = peershare::scaffold::create(&path, world).map_err(|e| SimError::Setup(e.to_string()))?;
+            println!("Created {} ({}, {} files). Next:", path.display(), world.name(), files.len());
+            println!("  cd {}", path.display());
+            println!("  cargo build --release                       # the peer, as a WebAssembly component");
+            println!("  peershare run scenario.toml --out results   # run it; see results/events.jsonl");
+            println!("  cargo test --target x86_64-unknown-linux-gnu   # its unit tests, natively");
+            Ok(())
+        }
+        Command::Run { scenario, seed, out, quiet, no_capture, viz, events } => {
+            let events = peershare::events::EventFilter::from_name(&events).expect("clap checks the filter's name");
             let scenario = Scenario::load(&scenario)?;
             let scenario = match seed {
                 Some(s) => scenario.with_seed(s),
@@ -110,7 +137,7 @@ fn run(cli: Cli) -> Result<(), SimError> {
             };
             let mut recorder = viz.then(viz_files::VizRecorder::new);
             let sim = simulate(&scenario, quiet, !no_capture, recorder.as_mut())?;
-            write_outputs(&sim, &out)?;
+            write_outputs(&sim, &out, events)?;
             let viz_written = match &recorder {
                 Some(r) => r.write(&sim, &out)?,
                 None => Vec::new(),
@@ -118,7 +145,12 @@ fn run(cli: Cli) -> Result<(), SimError> {
             if !quiet {
                 print_summary(&sim.summary());
                 let capture = if no_capture { "" } else { ", capture.bin" };
-                println!("\nWrote {0}/events.jsonl{capture} and {0}/summary.json (seed {1}).", out.display(), scenario.seed());
+                let log = if events == peershare::events::EventFilter::None {
+                    String::new()
+                } else {
+                    format!("{}/events.jsonl, ", out.display())
+                };
+                println!("\nWrote {log}{0}/summary.json{capture} (seed {1}).", out.display(), scenario.seed());
                 if !no_capture {
                     println!("Explore the messages with `peershare inspect {}` (--help for filters).", out.display());
                 }
@@ -173,14 +205,19 @@ fn simulate(scenario: &Scenario, quiet: bool, capture: bool, mut viz: Option<&mu
     Ok(sim)
 }
 
-fn write_outputs(sim: &Simulation, dir: &Path) -> Result<(), SimError> {
+fn write_outputs(sim: &Simulation, dir: &Path, filter: peershare::events::EventFilter) -> Result<(), SimError> {
     let err = |path: PathBuf| move |source| SimError::Output { path: path.display().to_string(), source };
     std::fs::create_dir_all(dir).map_err(err(dir.to_path_buf()))?;
     let events = dir.join("events.jsonl");
-    let file = std::fs::File::create(&events).map_err(err(events.clone()))?;
-    let mut w = std::io::BufWriter::new(file);
-    sim.events().write_jsonl(&mut w).map_err(err(events.clone()))?;
-    std::io::Write::flush(&mut w).map_err(err(events.clone()))?;
+    if filter == peershare::events::EventFilter::None {
+        // No stale log from an earlier run in the same folder.
+        let _ = std::fs::remove_file(&events);
+    } else {
+        let file = std::fs::File::create(&events).map_err(err(events.clone()))?;
+        let mut w = std::io::BufWriter::new(file);
+        sim.events().write_jsonl_filtered(&mut w, filter).map_err(err(events.clone()))?;
+        std::io::Write::flush(&mut w).map_err(err(events.clone()))?;
+    }
     let summary = dir.join("summary.json");
     let json = serde_json::to_string_pretty(&sim.summary()).expect("a summary always serialises");
     std::fs::write(&summary, json + "\n").map_err(err(summary))?;
@@ -232,6 +269,12 @@ fn msg_id(event: &Event) -> Option<u64> {
 }
 
 fn print_summary(s: &Summary) {
+    for w in s.convention_warnings.iter().take(10) {
+        eprintln!("warning: {w}");
+    }
+    if s.convention_warnings.len() > 10 {
+        eprintln!("warning: ... and {} more convention warnings (summary.json lists them all)", s.convention_warnings.len() - 10);
+    }
     println!("Summary after {:.1} s of virtual time, {} nodes, {} events:", s.end_time_s, s.nodes, s.events);
     let m = &s.messages;
     println!("  messages: {} sent, {} delivered, {} bytes sent", m.sent, m.delivered, m.bytes_sent);
@@ -244,6 +287,24 @@ fn print_summary(s: &Summary) {
     for (kind, o) in &s.operations {
         let latency = o.latency_ms.as_ref().map(|l| format!(", latency mean {:.1} ms, p99 {:.1} ms", l.mean, l.p99)).unwrap_or_default();
         println!("  operation {kind}: {} issued, {} succeeded ({:.1}%){latency}", o.issued, o.succeeded, 100.0 * o.success_rate);
+    }
+    if let Some(c) = &s.correctness {
+        if c.lookups_checked > 0 {
+            let how = match (c.xor_lookups > 0, c.ring_lookups > 0) {
+                (true, false) => "found exactly the k closest live nodes (XOR)",
+                (false, true) => "named the key's true successor (ring)",
+                _ => "were right (exact k closest by XOR, or true ring successor)",
+            };
+            println!(
+                "  correct: {} of {} successful lookups {how} ({:.1}%)",
+                c.lookups_correct,
+                c.lookups_checked,
+                100.0 * c.lookup_rate()
+            );
+        }
+        if c.gets_after_put > 0 {
+            println!("  correct: {} of {} gets after a put returned the value put", c.gets_after_put_correct, c.gets_after_put);
+        }
     }
     for f in &s.faults {
         let name = f.name.as_deref().map(|n| format!(" {n:?}")).unwrap_or_default();

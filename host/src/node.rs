@@ -301,15 +301,33 @@ impl NodeContext {
     /// event's send, call or byte allowance, or if larger than
     /// [`HostLimits::max_message_bytes`].
     pub fn send(&mut self, to: NodeIndex, bytes: Vec<u8>) {
-        let a = &mut self.allowance;
-        if bytes.len() > self.limits.max_message_bytes {
-            a.refuse(HostLimit::MessageBytes, bytes.len());
-        } else if a.sends >= self.limits.max_sends_per_event {
-            a.refuse(HostLimit::SendsPerEvent, bytes.len());
-        } else if a.admit(&self.limits, bytes.len()) {
-            a.sends += 1;
-            self.effects.push(Effect::Send { to, bytes });
+        if self.admit_send(bytes.len()) {
+            self.push_send(to, bytes);
         }
+    }
+
+    /// Whether a send of `len` bytes is within the limits, taking it from
+    /// the allowance if so and counting the refusal if not. The host checks
+    /// this before it copies a message out of the guest.
+    pub(crate) fn admit_send(&mut self, len: usize) -> bool {
+        let a = &mut self.allowance;
+        if len > self.limits.max_message_bytes {
+            a.refuse(HostLimit::MessageBytes, len);
+            false
+        } else if a.sends >= self.limits.max_sends_per_event {
+            a.refuse(HostLimit::SendsPerEvent, len);
+            false
+        } else if a.admit(&self.limits, len) {
+            a.sends += 1;
+            true
+        } else {
+            false
+        }
+    }
+
+    /// Sends a message already admitted by [`Self::admit_send`].
+    pub(crate) fn push_send(&mut self, to: NodeIndex, bytes: Vec<u8>) {
+        self.effects.push(Effect::Send { to, bytes });
     }
 
     /// Sends a record to `to`.
@@ -349,35 +367,44 @@ impl NodeContext {
 
     /// Writes a log line (cut to [`HostLimits::max_log_line_bytes`]).
     pub fn log(&mut self, level: Level, text: impl Into<String>) {
-        if let Some(text) = self.admit_line(text.into()) {
+        let text = text.into();
+        let text = cut_line(&text, self.limits.max_log_line_bytes).unwrap_or(text);
+        self.keep_log(level, text);
+    }
+
+    /// Keeps a log line already cut to the line limit, if the budgets
+    /// allow (the host cuts lines while they are still in guest memory).
+    pub(crate) fn keep_log(&mut self, level: Level, text: String) {
+        if self.admit_line(text.len()) {
             self.effects.push(Effect::Log { level, text });
         }
     }
 
     /// Records guest output (cut like log lines).
     pub fn output(&mut self, stream: OutputStream, text: String) {
-        if let Some(text) = self.admit_line(text) {
+        let text = cut_line(&text, self.limits.max_log_line_bytes).unwrap_or(text);
+        if self.admit_line(text.len()) {
             self.effects.push(Effect::Output { stream, text });
         }
     }
 
-    /// A log or output line as it may be kept, if it may.
-    fn admit_line(&mut self, text: String) -> Option<String> {
-        let text = cut_line(text, self.limits.max_log_line_bytes);
-        let len = text.len();
+    /// Whether a (cut) line of `len` bytes may be kept.
+    fn admit_line(&mut self, len: usize) -> bool {
         if self.log_bytes.saturating_add(len as u64) > self.limits.max_log_bytes_per_node {
             self.allowance.refuse(HostLimit::LogBytesPerNode, len);
-            return None;
+            return false;
         }
         if !self.allowance.admit(&self.limits, len) {
-            return None;
+            return false;
         }
         self.log_bytes += len as u64;
-        Some(text)
+        true
     }
 
-    /// Admits a record of `len` bytes (state, trace step, outcome, value).
-    fn admit_record(&mut self, len: usize) -> bool {
+    /// Admits a record of `len` bytes (state, trace step, outcome, value),
+    /// counting the refusal if it is over the limits. The host checks this
+    /// before it copies the record out of the guest.
+    pub(crate) fn admit_record(&mut self, len: usize) -> bool {
         if len > self.limits.max_record_bytes {
             self.allowance.refuse(HostLimit::RecordBytes, len);
             return false;
@@ -388,34 +415,52 @@ impl NodeContext {
     /// Publishes observable state.
     pub fn publish_state(&mut self, state: Vec<u8>) {
         if self.admit_record(state.len()) {
-            self.effects.push(Effect::PublishState(state));
+            self.push_record(RecordCall::State, state);
         }
+    }
+
+    /// Carries out a record call whose bytes [`Self::admit_record`] admitted.
+    pub(crate) fn push_record(&mut self, call: RecordCall, bytes: Vec<u8>) {
+        self.effects.push(match call {
+            RecordCall::State => Effect::PublishState(bytes),
+            RecordCall::Trace(op) => Effect::Trace { op, step: bytes },
+            RecordCall::Committed(index) => Effect::Committed { index, value: bytes },
+        });
     }
 
     /// Completes an operation. An outcome over the limits fails the
     /// operation with an error record saying so.
     pub fn complete(&mut self, op: OpId, ok: bool, result: Vec<u8>) {
-        let len = result.len();
-        if self.admit_record(len) {
-            self.effects.push(Effect::Complete { op, ok, result });
+        if self.admit_record(result.len()) {
+            self.push_complete(op, ok, result);
         } else {
-            let reason = format!("the peer's outcome of {len} bytes was refused by the host's limits");
-            let result = Record::new("error").with("reason", reason).encode();
-            self.effects.push(Effect::Complete { op, ok: false, result });
+            self.complete_refused(op, result.len());
         }
+    }
+
+    /// Completes an operation whose outcome [`Self::admit_record`] admitted.
+    pub(crate) fn push_complete(&mut self, op: OpId, ok: bool, result: Vec<u8>) {
+        self.effects.push(Effect::Complete { op, ok, result });
+    }
+
+    /// Fails an operation whose outcome of `len` bytes was refused.
+    pub(crate) fn complete_refused(&mut self, op: OpId, len: usize) {
+        let reason = format!("the peer's outcome of {len} bytes was refused by the host's limits");
+        let result = Record::new("error").with("reason", reason).encode();
+        self.effects.push(Effect::Complete { op, ok: false, result });
     }
 
     /// Records an algorithm step.
     pub fn trace(&mut self, op: OpId, step: Vec<u8>) {
         if self.admit_record(step.len()) {
-            self.effects.push(Effect::Trace { op, step });
+            self.push_record(RecordCall::Trace(op), step);
         }
     }
 
     /// Reports a committed consensus entry.
     pub fn committed(&mut self, index: u64, value: Vec<u8>) {
         if self.admit_record(value.len()) {
-            self.effects.push(Effect::Committed { index, value });
+            self.push_record(RecordCall::Committed(index), value);
         }
     }
 
@@ -453,6 +498,17 @@ impl NodeContext {
         out.clear();
         std::mem::swap(&mut self.effects, out);
     }
+}
+
+/// Which host call hands over a record (for [`NodeContext::push_record`]).
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum RecordCall {
+    /// `publish-state`.
+    State,
+    /// `trace` for an operation.
+    Trace(OpId),
+    /// `committed` at a log index.
+    Committed(u64),
 }
 
 /// A snapshot of a [`NodeContext`], taken before an observation.

@@ -119,6 +119,13 @@ pub struct Summary {
     pub down: BTreeMap<u32, u32>,
     /// What each fault did.
     pub faults: Vec<FaultSummary>,
+    /// Published states whose conventional fields had the wrong type, one
+    /// line per node and field.
+    pub convention_warnings: Vec<String>,
+    /// Routing answers judged against global knowledge (see
+    /// [`crate::correctness`]); absent when there were none to judge or no
+    /// event log was kept.
+    pub correctness: Option<crate::correctness::Correctness>,
 }
 
 /// What one fault did in a run.

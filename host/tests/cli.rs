@@ -167,3 +167,126 @@ fn a_run_with_viz_or_without_capture_has_the_same_events() {
     let topology = std::fs::read_to_string(viz.join("topology.json")).unwrap();
     assert!(topology.contains("inspected"), "{}", &topology[..topology.len().min(400)]);
 }
+
+/// A cargo command free of the outer `cargo test`'s settings.
+fn clean_cargo(dir: &std::path::Path) -> Command {
+    let mut cmd = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
+    for (key, _) in std::env::vars_os() {
+        let key = key.to_string_lossy().into_owned();
+        let keep = matches!(key.as_str(), "CARGO_HOME" | "CARGO_NET_OFFLINE") || key.starts_with("CARGO_REGISTRIES_");
+        if (key.starts_with("CARGO_") || key.starts_with("RUST")) && !keep && key != "RUSTUP_TOOLCHAIN" && key != "RUSTUP_HOME" {
+            cmd.env_remove(&key);
+        }
+    }
+    cmd.current_dir(dir);
+    cmd
+}
+
+#[test]
+fn a_new_peer_crate_outside_the_repository_builds_tests_and_runs() {
+    let dir = temp_dir("new");
+    std::fs::remove_dir_all(&dir).unwrap();
+    std::fs::create_dir_all(&dir).unwrap();
+    // One target folder for the three crates, so their shared dependencies
+    // compile once; each component is then put where its scenario expects it.
+    let target = dir.join("target");
+    for (world, checks) in [
+        ("peer-node", &["PING", "PONG"][..]),
+        ("dht-node", &["operation lookup: 57 issued, 57 succeeded", "operation get: 1 issued, 1 succeeded"][..]),
+        ("consensus-node", &["operation propose: 9 issued, 9 succeeded"][..]),
+    ] {
+        let name = format!("my-{world}");
+        let krate = dir.join(&name);
+        let o = peershare().arg("new").arg(&krate).args(["--world", world]).output().unwrap();
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        assert!(String::from_utf8_lossy(&o.stdout).contains("cargo build --release"));
+        let o = clean_cargo(&krate).args(["build", "--release", "--quiet"]).env("CARGO_TARGET_DIR", &target).output().unwrap();
+        assert!(o.status.success(), "{world}: {}", String::from_utf8_lossy(&o.stderr));
+        let wasm = format!("{}.wasm", name.replace('-', "_"));
+        let expected = krate.join("target/wasm32-wasip2/release");
+        std::fs::create_dir_all(&expected).unwrap();
+        std::fs::copy(target.join("wasm32-wasip2/release").join(&wasm), expected.join(&wasm)).unwrap();
+        let o = peershare().current_dir(&krate).args(["run", "scenario.toml", "--out", "results"]).output().unwrap();
+        let stdout = String::from_utf8_lossy(&o.stdout);
+        assert!(o.status.success(), "{world}: {}", String::from_utf8_lossy(&o.stderr));
+        for check in checks {
+            assert!(stdout.contains(check), "{world}: {check:?} missing from\n{stdout}");
+        }
+    }
+    // The starting peer's unit tests run natively.
+    let host = std::env::consts::ARCH.to_string() + "-unknown-linux-gnu";
+    let o = clean_cargo(&dir.join("my-peer-node"))
+        .args(["test", "--quiet", "--target", &host])
+        .env("CARGO_TARGET_DIR", &target)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr));
+    assert!(String::from_utf8_lossy(&o.stdout).contains("2 passed"), "{}", String::from_utf8_lossy(&o.stdout));
+    // A used folder is refused.
+    let o = peershare().arg("new").arg(dir.join("my-peer-node")).output().unwrap();
+    assert!(!o.status.success() && String::from_utf8_lossy(&o.stderr).contains("not empty"));
+}
+
+#[test]
+fn the_events_flag_keeps_operations_or_nothing() {
+    let out = temp_dir("events");
+    let scenario = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../examples/flood.toml");
+    let run = |name: &str, events: &str| {
+        let dir = out.join(name);
+        let o = peershare()
+            .arg("run")
+            .arg(&scenario)
+            .arg("--out")
+            .arg(&dir)
+            .args(["--quiet", "--no-capture", "--events", events])
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        dir
+    };
+    let all = std::fs::read_to_string(run("all", "all").join("events.jsonl")).unwrap();
+    let ops_dir = run("ops", "ops");
+    let ops = std::fs::read_to_string(ops_dir.join("events.jsonl")).unwrap();
+    let kinds = |text: &str, kind: &str| text.lines().filter(|l| l.contains(&format!("\"event\":\"{kind}\""))).count();
+    assert_eq!(kinds(&ops, "sent") + kinds(&ops, "delivered") + kinds(&ops, "timer-fired"), 0);
+    for kind in ["operation-started", "operation-completed", "node-started"] {
+        assert!(kinds(&all, kind) > 0 && kinds(&ops, kind) == kinds(&all, kind), "{kind}");
+    }
+    assert!(ops.len() * 20 < all.len(), "ops is a small fraction: {} of {} bytes", ops.len(), all.len());
+    // Sequence numbers are those of the full log.
+    let all_lines: std::collections::BTreeSet<&str> = all.lines().collect();
+    assert!(ops.lines().all(|l| all_lines.contains(l)));
+    let none = run("none", "none");
+    assert!(!none.join("events.jsonl").exists() && none.join("summary.json").exists());
+    let bad = peershare().arg("run").arg(&scenario).args(["--events", "some"]).output().unwrap();
+    assert!(!bad.status.success() && String::from_utf8_lossy(&bad.stderr).contains("all, ops, none"), "{bad:?}");
+}
+
+#[test]
+fn a_state_field_of_the_wrong_type_is_a_warning_naming_node_field_and_types() {
+    let sim_dir = temp_dir("convention");
+    let events = {
+        use peershare::prelude::*;
+        struct Misdrawn;
+        impl Peer for Misdrawn {
+            fn init(&mut self, ctx: &mut NodeContext, _args: &InitArgs) {
+                ctx.publish_state(Record::new("state").with("successor", 3u32).with("fingers", Value::Nodes(vec![1])).encode());
+                ctx.publish_state(Record::new("state").with("successor", 3u32).encode());
+            }
+            fn on_message(&mut self, _: &mut NodeContext, _: NodeIndex, _: &[u8]) {}
+        }
+        let mut sim = SimulationBuilder::new(1).group(GroupSpec::new("m", 2, PeerSource::native(|_| Misdrawn))).build().unwrap();
+        sim.run_for(SimDuration::from_secs(1)).unwrap();
+        let summary = sim.summary();
+        assert_eq!(
+            summary.convention_warnings,
+            [
+                "node 0: state field `successor` should be a node (Value::Node), but is a u64",
+                "node 1: state field `successor` should be a node (Value::Node), but is a u64"
+            ]
+        );
+        sim.events().events().iter().filter(|e| matches!(e.event, peershare::events::Event::ConventionWarning { .. })).count()
+    };
+    assert_eq!(events, 2, "once per node and field");
+    let _ = std::fs::remove_dir_all(sim_dir);
+}

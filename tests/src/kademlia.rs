@@ -66,7 +66,7 @@ impl Liveness {
         let mut changes = vec![Vec::new(); sim.node_count()];
         for e in sim.events().events() {
             let (node, up) = match e.event {
-                Event::NodeStarted { node } | Event::NodeUp { node, .. } => (node, true),
+                Event::NodeStarted { node, .. } | Event::NodeUp { node, .. } => (node, true),
                 Event::NodeDown { node, .. } | Event::Crashed { node, .. } => (node, false),
                 _ => continue,
             };

@@ -249,7 +249,7 @@ fn a_crashed_node_does_nothing_until_it_recovers() {
             // Restarted: init ran again and the count started from zero at 5 s.
             Recovery::LoseState => {
                 assert!(after < other - before, "restarted node counted {after}, others {other}");
-                let starts = sim.events().events().iter().filter(|e| matches!(e.event, Event::NodeStarted { node: 3 })).count();
+                let starts = sim.events().events().iter().filter(|e| matches!(e.event, Event::NodeStarted { node: 3, .. })).count();
                 assert_eq!(starts, 2);
             }
         }

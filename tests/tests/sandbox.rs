@@ -13,7 +13,8 @@ const HONEST: u32 = 4;
 
 fn hostile(behaviour: &str) -> GroupSpec {
     let plugin = Plugin::builtin("hostile").unwrap();
-    let plugin = plugin.with_limits(WasmLimits { fuel_per_event: 50_000_000, memory_bytes: 16 << 20, ..WasmLimits::default() });
+    let plugin =
+        plugin.with_limits(WasmLimits { fuel_per_event: 50_000_000, memory_bytes: 16 << 20, wall_clock_per_call: Duration::from_secs(60) });
     let mut g = GroupSpec::new(behaviour, 1, PeerSource::Wasm(plugin));
     g.config = Record::new("config").with("behaviour", behaviour).with("nodes", u64::from(HONEST)).with("after_ms", 200u64);
     g

@@ -101,6 +101,14 @@ impl Context {
         sys::send(to, &message.encode());
     }
 
+    /// Sends the same `message` to every node of `to`, encoding it once.
+    pub fn send_to_all(&mut self, to: impl IntoIterator<Item = NodeIndex>, message: &Record) {
+        let bytes = message.encode();
+        for node in to {
+            sys::send(node, &bytes);
+        }
+    }
+
     /// Calls [`Peer::on_timer`](crate::Peer::on_timer) with `tag` once,
     /// after `delay` of virtual time.
     pub fn set_timer(&mut self, delay: Duration, tag: u64) -> Timer {
@@ -112,6 +120,12 @@ impl Context {
     /// until cancelled.
     pub fn every(&mut self, period: Duration, tag: u64) -> Timer {
         self.arm(period, tag, Some(nanos(period).max(1)))
+    }
+
+    /// Like [`Context::every`], but the first time after `first` (to spread
+    /// nodes' rounds apart), then every `period`.
+    pub fn every_from(&mut self, first: Duration, period: Duration, tag: u64) -> Timer {
+        self.arm(first, tag, Some(nanos(period).max(1)))
     }
 
     /// Cancels a timer; cancelling a fired or cancelled one does nothing.

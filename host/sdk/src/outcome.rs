@@ -30,14 +30,25 @@ impl Outcome {
         Outcome::failed(Record::new("error").with("reason", reason.into()))
     }
 
-    /// A lookup's result, closest first: a `contacts` record with `nodes`,
-    /// `ids` and `contacts`. Fails if the list is empty.
+    /// A lookup's result, closest first by XOR distance: a `contacts`
+    /// record with `nodes`, `ids` and `contacts`. Fails if the list is
+    /// empty. The host judges it correct when it holds exactly the k (20,
+    /// or fewer if the network is smaller) closest live nodes; say another
+    /// k with [`Outcome::field`]`("k", k)`.
     pub fn contacts(closest: &[Contact]) -> Self {
         let record = Record::new("contacts")
             .with("nodes", Value::Nodes(closest.iter().map(|c| c.node).collect()))
             .with("ids", Value::Ids(closest.iter().map(|c| c.id.clone()).collect()))
             .with("contacts", Value::Contacts(closest.to_vec()));
         Outcome { ok: !closest.is_empty(), record }
+    }
+
+    /// A ring DHT's lookup result: the key's successor (and, if the peer
+    /// knows them, the nodes after it), judged by the host as correct when
+    /// the first is the key's true successor (`metric` "ring").
+    pub fn successors(nodes: &[Contact]) -> Self {
+        let Outcome { ok, record } = Outcome::contacts(nodes);
+        Outcome { ok, record: record.with("metric", "ring") }
     }
 
     /// A get that found `value`.

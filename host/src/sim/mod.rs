@@ -319,6 +319,7 @@ impl SimulationBuilder {
         }
         let mut sim = Simulation {
             seed: self.seed,
+            id_bits: self.id_bits,
             now: SimTime::ZERO,
             queue,
             nodes,
@@ -334,6 +335,7 @@ impl SimulationBuilder {
             limits,
             effects: Vec::new(),
             handling: Handling::Start,
+            convention_warnings: BTreeMap::new(),
             ids,
             app: self.application.as_ref().map(|make| make()),
             faults: faults::FaultBook::new(seeds.stream(Stream::Faults)),
@@ -531,6 +533,7 @@ pub enum NodeStatus {
 /// order, at the same virtual times.
 pub struct Simulation {
     seed: u64,
+    id_bits: u32,
     now: SimTime,
     queue: EventQueue<Pending>,
     nodes: Vec<NodeSlot>,
@@ -545,6 +548,8 @@ pub struct Simulation {
     effects: Vec<Effect>,
     /// What the node being dispatched to is handling, for crash reports.
     handling: Handling,
+    /// Convention warnings given, by node and field.
+    convention_warnings: BTreeMap<(NodeIndex, String), String>,
     ids: Vec<Vec<u8>>,
     app: Option<Box<dyn Application>>,
     capture: Option<Capture>,
@@ -575,6 +580,11 @@ impl Simulation {
     /// Number of nodes.
     pub fn node_count(&self) -> usize {
         self.nodes.len()
+    }
+
+    /// Length of node identifiers in bits.
+    pub fn id_bits(&self) -> u32 {
+        self.id_bits
     }
 
     /// A node's identifier.
@@ -751,6 +761,8 @@ impl Simulation {
             max_fuel_per_call: self.nodes.iter().map(|n| n.fuel.max).max().unwrap_or(0),
             down: self.nodes.iter().enumerate().filter_map(|(i, n)| n.down.map(|f| (i as u32, f))).collect(),
             faults: self.fault_summaries(),
+            convention_warnings: self.convention_warnings.iter().map(|((node, _), text)| format!("node {node}: {text}")).collect(),
+            correctness: crate::correctness::check(self),
         }
     }
 
@@ -771,7 +783,7 @@ impl Simulation {
                 }
                 let args = self.init_args[node as usize].clone();
                 self.nodes[node as usize].started = true;
-                self.log.record(self.now, || Event::NodeStarted { node });
+                self.log.record(self.now, || Event::NodeStarted { node, id: args.id.clone() });
                 self.handling = Handling::Start;
                 self.dispatch(node, Input::Init(&args));
             }
@@ -845,7 +857,12 @@ impl Simulation {
         let rec = &self.operations[op as usize];
         let node = rec.node;
         let operation = rec.operation.clone();
-        self.log.record(self.now, || Event::OperationStarted { op, node, kind: operation.kind().to_string() });
+        self.log.record(self.now, || Event::OperationStarted {
+            op,
+            node,
+            kind: operation.kind().to_string(),
+            operation: operation.clone(),
+        });
         let slot = &self.nodes[node as usize];
         let failure = if !slot.alive {
             Some("the node has crashed".to_string())
@@ -935,11 +952,24 @@ impl Simulation {
                 Effect::PublishState(state) => {
                     let state: Arc<[u8]> = state.into();
                     self.nodes[node as usize].state = Some(state.clone());
-                    self.log.record(self.now, || Event::StatePublished { node, state });
+                    self.log.record(self.now, || Event::StatePublished { node, state: state.clone() });
+                    self.check_conventions(node, &state);
                 }
                 Effect::Complete { op, ok, result } => self.complete(node, op, ok, result),
                 Effect::Trace { op, step } => self.log.record(self.now, || Event::Trace { op, node, step: step.into() }),
                 Effect::Committed { index, value } => self.log.record(self.now, || Event::Committed { node, index, value: value.into() }),
+            }
+        }
+    }
+
+    /// Warns, once per node and field, about published state whose
+    /// conventional fields observers cannot read.
+    fn check_conventions(&mut self, node: NodeIndex, state: &[u8]) {
+        let Ok(record) = Record::decode(state) else { return };
+        for issue in crate::viz::convention_issues(&record) {
+            if self.convention_warnings.insert((node, issue.field.clone()), issue.to_string()).is_none() {
+                let crate::viz::ConventionIssue { field, expected, actual } = issue;
+                self.log.record(self.now, || Event::ConventionWarning { node, field, expected: expected.to_string(), actual });
             }
         }
     }

@@ -3,9 +3,10 @@
 //! led to whom (a tree rooted at the asker), and the decision that ended it.
 //!
 //! Built from the `trace` steps a routing plugin records for an operation
-//! (the Kademlia plugin's: `query {round, to, distance}`, `answer {round,
-//! from, kind, returned, shortlist}`, `timeout {from}`, `done {reason,
-//! rounds, queries}`).
+//! (the Kademlia plugin's, and the SDK's `Step`: `query {round, to,
+//! distance, metric}`, `answer {round, from, kind, returned, shortlist}`,
+//! `timeout {from}`, `done {reason, rounds, queries}`); steps of other
+//! kinds are kept as they are in `custom`.
 
 use crate::NodeIndex;
 use crate::events::{Event, LoggedEvent, hex};
@@ -22,8 +23,11 @@ pub struct Query {
     pub time: SimTime,
     /// To whom.
     pub to: NodeIndex,
-    /// XOR distance from that node's id to the target, hex.
+    /// Distance from that node to the target in the peer's metric, hex.
     pub distance: Option<String>,
+    /// The metric the peer named ("xor", "ring", ...); `None` if it named
+    /// none (XOR, for older peers).
+    pub metric: Option<String>,
     /// The node whose answer named it first (`None`: the asker's own table).
     pub learned_from: Option<NodeIndex>,
 }
@@ -86,6 +90,19 @@ pub struct LookupTrace {
     pub rounds: Vec<Round>,
     /// The decision that ended it.
     pub decision: Option<Decision>,
+    /// Steps of the peer's own kinds, as they were recorded.
+    pub custom: Vec<CustomStep>,
+}
+
+/// A trace step of a kind the lookup trace does not interpret.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct CustomStep {
+    /// When.
+    pub time: SimTime,
+    /// The step's kind.
+    pub kind: String,
+    /// Its fields, as JSON.
+    pub fields: serde_json::Value,
 }
 
 impl LookupTrace {
@@ -98,7 +115,7 @@ impl LookupTrace {
         let mut round_of: BTreeMap<NodeIndex, u32> = BTreeMap::new();
         for e in events {
             match &e.event {
-                Event::OperationStarted { op: o, node, kind } if *o == op => {
+                Event::OperationStarted { op: o, node, kind, .. } if *o == op => {
                     trace = Some(LookupTrace {
                         op,
                         node: *node,
@@ -107,6 +124,7 @@ impl LookupTrace {
                         completed: None,
                         rounds: Vec::new(),
                         decision: None,
+                        custom: Vec::new(),
                     });
                 }
                 Event::OperationCompleted { op: o, ok, .. } if *o == op => {
@@ -126,6 +144,7 @@ impl LookupTrace {
                                 time: e.time,
                                 to,
                                 distance: step.id("distance").map(hex),
+                                metric: step.str("metric").map(str::to_string),
                                 learned_from: learned.get(&to).copied(),
                             });
                         }
@@ -159,7 +178,12 @@ impl LookupTrace {
                                 });
                             }
                         }
-                        _ => {}
+                        _ => {
+                            if let Some(t) = trace.as_mut() {
+                                let fields = crate::events::record_json(&step.encode())["fields"].clone();
+                                t.custom.push(CustomStep { time: e.time, kind: step.kind.clone(), fields });
+                            }
+                        }
                     }
                 }
                 _ => {}

@@ -28,6 +28,6 @@ pub mod topology;
 pub mod vega;
 
 pub use consensus::ConsensusTimeline;
-pub use lookup::LookupTrace;
+pub use lookup::{CustomStep, LookupTrace};
 pub use timeline::{SnapshotDiff, Timeline};
-pub use topology::{Edge, EdgeKind, Flow, NodeView, Status, TopologySnapshot};
+pub use topology::{ConventionIssue, Edge, EdgeKind, Flow, NodeView, Status, TopologySnapshot, convention_issues};

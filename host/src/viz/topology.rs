@@ -7,8 +7,8 @@
 //! | field | edges |
 //! |---|---|
 //! | `nodes` (node list), with `bucket` (u64 list, same length) if bucketed | routing-table entries (with their bucket) |
-//! | `fingers` (node list) | finger-table entries, numbered |
-//! | `successor` (node) or `successors` (node list) | successors |
+//! | `fingers` (node list), with `finger_index` (u64 list, same length) | finger-table entries, numbered by `finger_index` or else by position |
+//! | `successors` (node list, nearest first), or `successor` (node) | successors (`successor` only when there is no `successors`) |
 //! | `predecessor` (node) | predecessor |
 //! | `neighbours`, `peers` or `connections` (node list) | connections |
 //! | `leader` (node), with `role` | leader to this follower |
@@ -138,6 +138,76 @@ pub struct TopologySnapshot {
 }
 
 /// The edges and the role and summary a node's state describes.
+/// A conventional state field with the wrong type (or a companion list of
+/// the wrong length): the host cannot draw it, and says so.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub struct ConventionIssue {
+    /// The field.
+    pub field: String,
+    /// The type the convention gives it.
+    pub expected: &'static str,
+    /// What the field holds.
+    pub actual: String,
+}
+
+impl std::fmt::Display for ConventionIssue {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "state field `{}` should be {}, but is {}", self.field, self.expected, self.actual)
+    }
+}
+
+/// The conventional fields of `state` that do not have the type (or, for
+/// `bucket` and `finger_index`, the length) the host reads them with.
+///
+/// ```
+/// use peershare::viz::convention_issues;
+/// use peershare::wire::{Record, Value};
+/// let state = Record::new("state").with("successor", 4u32).with("fingers", Value::Nodes(vec![1, 2]));
+/// let issues = convention_issues(&state);
+/// assert_eq!(issues.len(), 1);
+/// assert_eq!(issues[0].to_string(), "state field `successor` should be a node (Value::Node), but is a u64");
+/// ```
+pub fn convention_issues(state: &Record) -> Vec<ConventionIssue> {
+    const NODE: &str = "a node (Value::Node)";
+    const NODES: &str = "a node list (Value::Nodes)";
+    const U64: &str = "a u64";
+    let expected: &[(&str, &str, &str)] = &[
+        ("nodes", "nodes", NODES),
+        ("fingers", "nodes", NODES),
+        ("successors", "nodes", NODES),
+        ("neighbours", "nodes", NODES),
+        ("peers", "nodes", NODES),
+        ("connections", "nodes", NODES),
+        ("bucket", "u64s", "a u64 list (Value::U64s)"),
+        ("finger_index", "u64s", "a u64 list (Value::U64s)"),
+        ("successor", "node", NODE),
+        ("predecessor", "node", NODE),
+        ("leader", "node", NODE),
+        ("role", "str", "text"),
+        ("term", "u64", U64),
+        ("log_length", "u64", U64),
+        ("commit_index", "u64", U64),
+    ];
+    let article = |t: &str| if t.starts_with(['a', 'e', 'i', 'o']) { format!("an {t}") } else { format!("a {t}") };
+    let mut issues = Vec::new();
+    for (name, value) in &state.fields {
+        if let Some((_, type_name, wanted)) = expected.iter().find(|(n, _, _)| n == name)
+            && value.type_name() != *type_name
+        {
+            issues.push(ConventionIssue { field: name.clone(), expected: wanted, actual: article(value.type_name()) });
+        }
+    }
+    for (list, of) in [("bucket", "nodes"), ("finger_index", "fingers")] {
+        if let (Some(a), Some(b)) = (state.u64s(list), state.nodes(of))
+            && a.len() != b.len()
+        {
+            let expected = if list == "bucket" { "as long as `nodes`" } else { "as long as `fingers`" };
+            issues.push(ConventionIssue { field: list.into(), expected, actual: format!("{} long against {}", a.len(), b.len()) });
+        }
+    }
+    issues
+}
+
 pub(crate) fn read_state(node: NodeIndex, state: &Record) -> (Vec<Edge>, Option<String>, BTreeMap<String, serde_json::Value>) {
     let mut edges = Vec::new();
     let mut summary = BTreeMap::new();
@@ -147,10 +217,14 @@ pub(crate) fn read_state(node: NodeIndex, state: &Record) -> (Vec<Edge>, Option<
     for (i, &to) in nodes("nodes").iter().enumerate() {
         edges.push(Edge { from: node, to, kind: EdgeKind::Routing { bucket: buckets.map(|b| b[i] as u32) } });
     }
+    let finger_index = state.u64s("finger_index").filter(|f| f.len() == nodes("fingers").len());
     for (i, &to) in nodes("fingers").iter().enumerate() {
-        edges.push(Edge { from: node, to, kind: EdgeKind::Finger { index: i as u32 } });
+        let index = finger_index.map_or(i as u32, |f| f[i] as u32);
+        edges.push(Edge { from: node, to, kind: EdgeKind::Finger { index } });
     }
-    if let Some(to) = state.node("successor") {
+    // `successors` includes the successor; a separate `successor` is read
+    // only without it, so that publishing both draws no duplicate edge.
+    if let Some(to) = state.node("successor").filter(|_| nodes("successors").is_empty()) {
         edges.push(Edge { from: node, to, kind: EdgeKind::Successor { rank: 0 } });
     }
     for (i, &to) in nodes("successors").iter().enumerate() {

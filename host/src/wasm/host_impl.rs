@@ -3,10 +3,22 @@
 
 use super::peershare::sim::{host, types};
 use super::plugin::NodeState;
-use crate::node::Level;
+use crate::limits::cut_line;
+use crate::node::{Level, RecordCall};
 use crate::time::SimDuration;
+use wasmtime::StoreContextMut;
+use wasmtime::component::{Linker, WasmList, WasmStr};
 
 impl types::Host for NodeState {}
+
+fn level_of(level: types::Level) -> Level {
+    match level {
+        types::Level::Debug => Level::Debug,
+        types::Level::Info => Level::Info,
+        types::Level::Warn => Level::Warn,
+        types::Level::Error => Level::Error,
+    }
+}
 
 impl host::Host for NodeState {
     fn send(&mut self, to: types::NodeIndex, message: Vec<u8>) {
@@ -30,13 +42,7 @@ impl host::Host for NodeState {
     }
 
     fn log(&mut self, level: types::Level, text: String) {
-        let level = match level {
-            types::Level::Debug => Level::Debug,
-            types::Level::Info => Level::Info,
-            types::Level::Warn => Level::Warn,
-            types::Level::Error => Level::Error,
-        };
-        self.ctx.log(level, text);
+        self.ctx.log(level_of(level), text);
     }
 
     fn publish_state(&mut self, state: Vec<u8>) {
@@ -53,5 +59,62 @@ impl host::Host for NodeState {
 
     fn committed(&mut self, index: u64, value: Vec<u8>) {
         self.ctx.committed(index, value);
+    }
+}
+
+/// Replaces the `host` calls that hand over bytes (send, log, publish-state,
+/// complete, trace, committed) with versions that read the guest's memory
+/// in place: the limits are checked on the length first, and only what is
+/// kept is copied, so a refused 15 MB call costs nothing. The generated
+/// versions above stay as the trait requires; these shadow them.
+pub(crate) fn add_borrowing_calls(linker: &mut Linker<NodeState>) -> wasmtime::Result<()> {
+    linker.allow_shadowing(true);
+    let mut host = linker.instance("peershare:sim/host@0.1.0")?;
+    host.func_wrap("send", |mut store: StoreContextMut<'_, NodeState>, (to, message): (u32, WasmList<u8>)| {
+        if store.data_mut().ctx.admit_send(message.len()) {
+            let bytes = message.as_le_slice(&store).to_vec();
+            store.data_mut().ctx.push_send(to, bytes);
+        }
+        Ok(())
+    })?;
+    host.func_wrap("log", |mut store: StoreContextMut<'_, NodeState>, (level, text): (types::Level, WasmStr)| {
+        let max = store.data().ctx.limits().max_log_line_bytes;
+        let kept = {
+            let text = text.to_str(&store)?;
+            cut_line(&text, max).unwrap_or_else(|| text.into_owned())
+        };
+        store.data_mut().ctx.keep_log(level_of(level), kept);
+        Ok(())
+    })?;
+    host.func_wrap("publish-state", |store: StoreContextMut<'_, NodeState>, (state,): (WasmList<u8>,)| {
+        record_call(store, RecordCall::State, &state);
+        Ok(())
+    })?;
+    host.func_wrap("trace", |store: StoreContextMut<'_, NodeState>, (op, step): (u64, WasmList<u8>)| {
+        record_call(store, RecordCall::Trace(op), &step);
+        Ok(())
+    })?;
+    host.func_wrap("committed", |store: StoreContextMut<'_, NodeState>, (index, value): (u64, WasmList<u8>)| {
+        record_call(store, RecordCall::Committed(index), &value);
+        Ok(())
+    })?;
+    host.func_wrap("complete", |mut store: StoreContextMut<'_, NodeState>, (op, ok, outcome): (u64, bool, WasmList<u8>)| {
+        if store.data_mut().ctx.admit_record(outcome.len()) {
+            let bytes = outcome.as_le_slice(&store).to_vec();
+            store.data_mut().ctx.push_complete(op, ok, bytes);
+        } else {
+            store.data_mut().ctx.complete_refused(op, outcome.len());
+        }
+        Ok(())
+    })?;
+    linker.allow_shadowing(false);
+    Ok(())
+}
+
+/// Checks a record call's length, then copies and keeps it if admitted.
+fn record_call(mut store: StoreContextMut<'_, NodeState>, call: RecordCall, bytes: &WasmList<u8>) {
+    if store.data_mut().ctx.admit_record(bytes.len()) {
+        let bytes = bytes.as_le_slice(&store).to_vec();
+        store.data_mut().ctx.push_record(call, bytes);
     }
 }

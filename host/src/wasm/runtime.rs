@@ -78,6 +78,7 @@ fn make() -> wasmtime::Result<Runtime> {
     })?;
     let mut linker = Linker::new(&engine);
     AnyNode::add_to_linker::<NodeState, HasSelf<NodeState>>(&mut linker, |s| s)?;
+    super::host_impl::add_borrowing_calls(&mut linker)?;
     wasmtime_wasi::p2::add_to_linker_sync(&mut linker)?;
     refuse_waiting(&mut linker)?;
     Ok(Runtime { engine, linker })

@@ -12,96 +12,75 @@
 //! Config: `interval_ms` (default 1000), `max_peers` (default 32).
 //! Request `max`: completes at once with the node's current value.
 
-use peershare_wire::Record;
-use std::cell::RefCell;
+use peershare_sdk::prelude::*;
 
-wit_bindgen::generate!({ world: "peer-node", path: "../../wit" });
+const ROUND: u64 = 0;
 
-use exports::peershare::sim::peer::Guest;
-use peershare::sim::host;
-use peershare::sim::types::InitArgs;
-
-struct Node {
+struct Gossip {
     value: u64,
-    interval_ns: u64,
     max_peers: usize,
-    peers: Vec<u32>,
-    rounds: u64,
+    peers: Vec<NodeIndex>,
 }
 
-thread_local! {
-    static NODE: RefCell<Option<Node>> = const { RefCell::new(None) };
-}
-
-fn with_node<R>(f: impl FnOnce(&mut Node) -> R) -> R {
-    NODE.with(|n| f(n.borrow_mut().as_mut().expect("init runs first")))
-}
-
-impl Node {
-    fn learn(&mut self, peer: u32) {
+impl Gossip {
+    fn learn(&mut self, peer: NodeIndex) {
         if self.peers.len() < self.max_peers && !self.peers.contains(&peer) {
             self.peers.push(peer);
         }
     }
 
-    fn adopt(&mut self, value: u64) {
+    fn adopt(&mut self, ctx: &mut Context, value: u64) {
         if value > self.value {
             self.value = value;
-            host::publish_state(&Record::new("gossip-state").with("value", self.value).encode());
+            ctx.publish(&self.state());
         }
+    }
+
+    fn state(&self) -> State {
+        State::new().neighbours(self.peers.iter().copied()).field("value", self.value)
     }
 }
 
-struct Gossip;
-
-impl Guest for Gossip {
-    fn init(args: InitArgs) {
-        let config = Record::decode(&args.config).unwrap_or_default();
-        let node = Node {
-            value: host::random_u64() >> 1,
-            interval_ns: config.u64("interval_ms").unwrap_or(1000) * 1_000_000,
-            max_peers: config.u64("max_peers").unwrap_or(32) as usize,
-            peers: args.bootstrap.iter().map(|c| c.index).collect(),
-            rounds: 0,
+impl Peer for Gossip {
+    fn init(ctx: &mut Context, start: Start) -> Self {
+        let node = Gossip {
+            value: ctx.random_u64() >> 1,
+            max_peers: start.config.u64("max_peers").unwrap_or(32) as usize,
+            peers: start.bootstrap.iter().map(|c| c.node).collect(),
         };
         // Spread the first round over one interval so nodes do not all fire together.
-        host::set_timer(1 + host::random_u64() % node.interval_ns.max(1), 0);
-        host::publish_state(&Record::new("gossip-state").with("value", node.value).encode());
-        NODE.with(|n| *n.borrow_mut() = Some(node));
+        let interval = start.config.u64("interval_ms").unwrap_or(1000) * 1_000_000;
+        let first = 1 + ctx.random_u64() % interval.max(1);
+        ctx.every_from(Duration::from_nanos(first), Duration::from_nanos(interval), ROUND);
+        ctx.publish(&node.state());
+        node
     }
 
-    fn on_message(from: u32, message: Vec<u8>) {
-        let Ok(msg) = Record::decode(&message) else { return };
-        let value = msg.u64("value").unwrap_or(0);
-        with_node(|node| {
-            node.learn(from);
-            if msg.kind == "PUSH" {
-                host::send(from, &Record::new("PULL").with("value", node.value).encode());
-            }
-            node.adopt(value);
-        });
-    }
-
-    fn on_timer(_tag: u64) {
-        with_node(|node| {
-            node.rounds += 1;
-            if !node.peers.is_empty() {
-                let peer = node.peers[(host::random_u64() % node.peers.len() as u64) as usize];
-                host::send(peer, &Record::new("PUSH").with("value", node.value).encode());
-            }
-            host::set_timer(node.interval_ns, 0);
-        });
-    }
-
-    fn on_request(op: u64, request: Vec<u8>) {
-        let kind = Record::decode(&request).map(|r| r.kind).unwrap_or_default();
-        if kind == "max" {
-            let value = with_node(|n| n.value);
-            host::complete(op, true, &Record::new("max").with("value", value).encode());
-        } else {
-            host::complete(op, false, &Record::new("error").with("reason", format!("unknown request {kind:?}")).encode());
+    fn on_message(&mut self, ctx: &mut Context, from: NodeIndex, message: Record) {
+        self.learn(from);
+        if message.kind == "PUSH" {
+            ctx.send(from, &Record::new("PULL").with("value", self.value));
         }
+        self.adopt(ctx, message.u64("value").unwrap_or(0));
+    }
+
+    fn on_timer(&mut self, ctx: &mut Context, _tag: u64) {
+        if !self.peers.is_empty() {
+            let peer = self.peers[(ctx.random_u64() % self.peers.len() as u64) as usize];
+            ctx.send(peer, &Record::new("PUSH").with("value", self.value));
+        }
+    }
+
+    fn on_request(&mut self, ctx: &mut Context, op: OpId, request: Record) {
+        match request.kind.as_str() {
+            "max" => ctx.complete(op, Outcome::ok(Record::new("max").with("value", self.value))),
+            other => ctx.unsupported(op, other),
+        }
+    }
+
+    fn inspect(&self, _ctx: &Context) -> State {
+        self.state()
     }
 }
 
-export!(Gossip);
+peershare_sdk::export_peer!(Gossip);
