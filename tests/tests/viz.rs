@@ -135,10 +135,69 @@ fn exports_load_as_graphs_with_the_right_counts() {
     assert!(graphml.contains("edgedefault=\"directed\""));
 
     let dot = s.to_dot();
-    assert!(dot.trim_start().starts_with("digraph {") && dot.trim_end().ends_with('}'), "{}", &dot[..80]);
+    assert!(dot.trim_start().starts_with("digraph topology {") && dot.trim_end().ends_with('}'), "{}", &dot[..80]);
     assert_eq!(dot.matches('{').count(), dot.matches('}').count());
     assert_eq!(dot.matches(" -> ").count(), s.edges.len());
-    assert_eq!(dot.matches("label=\"n").count(), 80);
+    // Each node once, labelled with its index and the first 6 hex digits of its id.
+    for n in &s.nodes {
+        let short: String = n.id.trim_start_matches("0x").chars().take(6).collect();
+        assert_eq!(dot.matches(&format!("  n{} [label=\"{}\\n{short}", n.index, n.index)).count(), 1, "node {}", n.index);
+    }
+    // Routing edges carry no label; nothing but fingers does.
+    assert_eq!(dot.lines().filter(|l| l.contains(" -> ") && l.contains("label=")).count(), 0);
+    assert!(!dot.contains("size guard"));
+}
+
+#[test]
+fn dot_styles_edge_types_numbers_fingers_and_guards_its_size() {
+    use peershare::viz::{Edge, EdgeKind, NodeView, Status, TopologySnapshot};
+    let node = |index| NodeView {
+        index,
+        id: format!("0x{index:02x}abcdef"),
+        group: "ring".into(),
+        peer: "chord".into(),
+        role: None,
+        status: Status::Up,
+        summary: Default::default(),
+    };
+    let edge = |from, to, kind| Edge { from, to, kind };
+    let ring = TopologySnapshot {
+        time: SimTime::ZERO,
+        nodes: (0..4).map(node).collect(),
+        edges: vec![
+            edge(0, 1, EdgeKind::Successor { rank: 0 }),
+            edge(0, 2, EdgeKind::Finger { index: 5 }),
+            edge(1, 0, EdgeKind::Predecessor),
+            edge(2, 3, EdgeKind::Connection),
+        ],
+        flows: Vec::new(),
+        flow_window: None,
+    };
+    let dot = ring.to_dot();
+    assert!(dot.contains("layout=circo"), "a ring overlay is laid out in a circle");
+    assert!(dot.contains("  n0 -> n1 [color=red, penwidth=1.5];"));
+    assert!(dot.contains("  n0 -> n2 [color=darkgreen, style=dashed, label=\"5\""), "fingers keep their number");
+    assert!(dot.contains("  n1 -> n0 [color=orange, style=dotted];"));
+    assert!(dot.contains("  n2 -> n3 [dir=none];"));
+    assert!(dot.contains("  n0 [label=\"0\\n00abcd\"];"), "{dot}");
+    // A big table: the guard keeps DOT_MAX_EDGES, every node's first edges first.
+    let n = 3000u32;
+    let big = TopologySnapshot {
+        time: SimTime::ZERO,
+        nodes: (0..n).map(node).collect(),
+        edges: (0..n).flat_map(|i| (1..=20).map(move |d| edge(i, (i + d) % n, EdgeKind::Routing { bucket: Some(d) }))).collect(),
+        flows: Vec::new(),
+        flow_window: None,
+    };
+    let dot = big.to_dot();
+    assert_eq!(dot.matches(" -> ").count(), peershare::viz::DOT_MAX_EDGES);
+    assert!(dot.contains("size guard: 20000 of 60000 edges drawn") && dot.contains("layout=sfdp"));
+    for i in 0..n {
+        assert!(
+            dot.contains(&format!("  n{i} -> n{} ", (i + 1) % n)) || dot.contains(&format!("  n{i} -> n{};", (i + 1) % n)),
+            "node {i} keeps its first edge"
+        );
+    }
 }
 
 #[test]

@@ -2,7 +2,9 @@
 //! (Gephi, networkx, yEd) and DOT (Graphviz).
 
 use super::topology::{Edge, NodeView, TopologySnapshot};
-use petgraph::graph::{DiGraph, NodeIndex as GraphIndex};
+use crate::NodeIndex;
+use petgraph::graph::DiGraph;
+use std::collections::BTreeMap;
 use std::fmt::Write;
 
 impl TopologySnapshot {
@@ -172,25 +174,110 @@ impl TopologySnapshot {
         s
     }
 
-    /// DOT for Graphviz (through petgraph): nodes labelled with index, group
-    /// and role, edges with their type; down and crashed nodes greyed out.
+    /// DOT for Graphviz, readable at a glance: nodes labelled with their
+    /// index and a short id (first 6 hex digits), group and role only when
+    /// there are several; edge types told apart by style (routing grey,
+    /// fingers dashed green and numbered, successors red, predecessors
+    /// dotted orange, connections undirected grey, leader-to-follower bold
+    /// purple); no labels on other edges; a circular layout hint for ring
+    /// overlays (successor or finger edges) and `sfdp` for large graphs;
+    /// down and crashed nodes greyed out. Graphs with more than
+    /// [`DOT_MAX_EDGES`] edges keep that many (each node's first edges in
+    /// turn, rings and leaders first) and say so in the graph's label.
     pub fn to_dot(&self) -> String {
-        let g = self.to_graph();
-        let dot = petgraph::dot::Dot::with_attr_getters(
-            &g,
-            &[petgraph::dot::Config::EdgeNoLabel, petgraph::dot::Config::NodeNoLabel],
-            &|_, e| format!("label=\"{}\"", e.weight().kind.name()),
-            &|_, (_, n): (GraphIndex, &NodeView)| {
-                let role = n.role.as_deref().map(|r| format!("\\n{}", dot_text(r))).unwrap_or_default();
-                let style = match n.status {
-                    super::topology::Status::Up => "",
-                    _ => ", style=filled, fillcolor=lightgrey",
-                };
-                format!("label=\"n{} ({}){role}\"{style}", n.index, dot_text(&n.group))
-            },
-        );
-        format!("{dot:?}")
+        use super::topology::{EdgeKind, Status};
+        let groups: std::collections::BTreeSet<&str> = self.nodes.iter().map(|n| n.group.as_str()).collect();
+        let ring = self.edges.iter().any(|e| matches!(e.kind, EdgeKind::Successor { .. } | EdgeKind::Finger { .. }));
+        let kept = dot_edges(&self.edges);
+        let mut s = String::from("digraph topology {\n");
+        let layout = if self.nodes.len() > 1000 {
+            "sfdp"
+        } else if ring {
+            "circo"
+        } else {
+            "neato"
+        };
+        let _ = writeln!(s, "  graph [layout={layout}, overlap=false, outputorder=edgesfirst];");
+        if kept.len() < self.edges.len() {
+            let _ = writeln!(
+                s,
+                "  graph [label=\"size guard: {} of {} edges drawn (each node's first in turn; successors, predecessors and leaders first)\"];",
+                kept.len(),
+                self.edges.len()
+            );
+        }
+        s.push_str("  node [shape=circle, fontsize=9, width=0.3, margin=0.02];\n  edge [arrowsize=0.4, color=grey60];\n");
+        s.push_str("  // edges: routing grey, finger dashed green (label: finger number), successor red, predecessor dotted orange, connection grey (undirected), leader-follower bold purple\n");
+        for n in &self.nodes {
+            let short: String = n.id.trim_start_matches("0x").chars().take(6).collect();
+            let mut label = format!("{}\\n{short}", n.index);
+            if groups.len() > 1 {
+                label.push_str(&format!("\\n{}", dot_text(&n.group)));
+            }
+            if let Some(role) = &n.role {
+                label.push_str(&format!("\\n{}", dot_text(role)));
+            }
+            let style = if n.status == Status::Up { "" } else { ", style=filled, fillcolor=lightgrey, fontcolor=grey40" };
+            let _ = writeln!(s, "  n{} [label=\"{label}\"{style}];", n.index);
+        }
+        for e in kept {
+            let attrs = match &e.kind {
+                EdgeKind::Routing { .. } => String::new(),
+                EdgeKind::Finger { index } => {
+                    format!(" [color=darkgreen, style=dashed, label=\"{index}\", fontsize=7, fontcolor=darkgreen]")
+                }
+                EdgeKind::Successor { rank: 0 } => " [color=red, penwidth=1.5]".to_string(),
+                EdgeKind::Successor { .. } => " [color=red, style=dashed]".to_string(),
+                EdgeKind::Predecessor => " [color=orange, style=dotted]".to_string(),
+                EdgeKind::Connection => " [dir=none]".to_string(),
+                EdgeKind::LeaderFollower => " [color=purple, penwidth=2]".to_string(),
+            };
+            let _ = writeln!(s, "  n{} -> n{}{attrs};", e.from, e.to);
+        }
+        s.push_str("}\n");
+        s
     }
+}
+
+/// The most edges [`TopologySnapshot::to_dot`] draws; Graphviz lays out
+/// about that many in seconds.
+pub const DOT_MAX_EDGES: usize = 20_000;
+
+/// The edges to draw: all of them, or under the size guard, each node's in
+/// turn (its first, then its second, ...), the structural kinds first.
+fn dot_edges(edges: &[Edge]) -> Vec<&Edge> {
+    use super::topology::EdgeKind;
+    if edges.len() <= DOT_MAX_EDGES {
+        return edges.iter().collect();
+    }
+    let priority = |k: &EdgeKind| match k {
+        EdgeKind::Successor { .. } | EdgeKind::Predecessor | EdgeKind::LeaderFollower => 0,
+        EdgeKind::Finger { .. } | EdgeKind::Connection => 1,
+        EdgeKind::Routing { .. } => 2,
+    };
+    let mut by_node: BTreeMap<NodeIndex, Vec<&Edge>> = BTreeMap::new();
+    for e in edges {
+        by_node.entry(e.from).or_default().push(e);
+    }
+    for list in by_node.values_mut() {
+        list.sort_by_key(|e| priority(&e.kind));
+    }
+    let mut kept = Vec::with_capacity(DOT_MAX_EDGES);
+    for rank in 0.. {
+        let before = kept.len();
+        for list in by_node.values() {
+            if let Some(e) = list.get(rank) {
+                if kept.len() == DOT_MAX_EDGES {
+                    return kept;
+                }
+                kept.push(*e);
+            }
+        }
+        if kept.len() == before {
+            break;
+        }
+    }
+    kept
 }
 
 fn xml(text: &str) -> String {

@@ -28,6 +28,7 @@ pub mod topology;
 pub mod vega;
 
 pub use consensus::ConsensusTimeline;
+pub use graph::DOT_MAX_EDGES;
 pub use lookup::{CustomStep, LookupTrace};
 pub use timeline::{SnapshotDiff, Timeline};
 pub use topology::{ConventionIssue, Edge, EdgeKind, Flow, NodeView, Status, TopologySnapshot, convention_issues};
