@@ -194,7 +194,7 @@ impl Context {
     /// Publishes this node's state (what observers see when they do not
     /// call [`Peer::inspect`](crate::Peer::inspect)).
     pub fn publish(&mut self, state: &State) {
-        sys::publish_state(&state.to_record().encode());
+        sys::publish_state(&state.encode());
     }
 
     /// Completes operation `op`.

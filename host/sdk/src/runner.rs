@@ -74,7 +74,7 @@ impl<P: Peer> Runner<P> {
     /// The host's `inspect`.
     pub fn inspect(&mut self) -> Vec<u8> {
         match &self.peer {
-            Some(p) => p.inspect(&self.ctx).to_record().encode(),
+            Some(p) => p.inspect(&self.ctx).encode(),
             None => Record::new("state").encode(),
         }
     }

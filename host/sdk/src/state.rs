@@ -137,4 +137,9 @@ impl State {
     pub fn to_record(&self) -> Record {
         self.record.clone()
     }
+
+    /// The record's encoding, without copying the record first.
+    pub(crate) fn encode(&self) -> Vec<u8> {
+        self.record.encode()
+    }
 }
