@@ -389,9 +389,14 @@ fn a_message_that_kills_its_receiver_is_named_in_the_crash() {
     if let PeerSource::Wasm(p) = &bomber.peer {
         bomber.peer = PeerSource::Wasm(p.with_limits(WasmLimits { memory_bytes: 64 << 20, ..WasmLimits::default() }));
     }
-    let mut sim = SimulationBuilder::new(3).group(honest).group(bomber).limits(lifted).build().unwrap();
+    let mut sim = SimulationBuilder::new(3).group(honest).group(bomber).limits(lifted).capture(true).build().unwrap();
     sim.run_for(SimDuration::from_secs(1)).unwrap();
     let bomber = node_of(&sim, "bomb");
+    // The capture marks the messages that killed their receivers.
+    let capture = sim.capture().unwrap();
+    let fatal: Vec<(NodeIndex, &str)> = capture.fatal().iter().map(|&m| (capture.message(m).from(), capture.message(m).kind())).collect();
+    assert_eq!(fatal, vec![(bomber, "BOMB"); HONEST as usize]);
+    assert!(capture.message(capture.fatal()[0]).to_json()["killed_receiver"] == true);
     let crashes: Vec<(NodeIndex, &CrashReason, &Handling)> = sim
         .events()
         .events()

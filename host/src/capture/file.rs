@@ -62,7 +62,13 @@ impl Capture {
         }
         out.write_all(&self.fate.iter().map(|f| *f as u8).collect::<Vec<u8>>())?;
         out.write_all(&(self.bodies.len() as u64).to_le_bytes())?;
-        out.write_all(&self.bodies)
+        out.write_all(&self.bodies)?;
+        // Messages that killed their receivers (absent in older files).
+        out.write_all(&(self.fatal.len() as u64).to_le_bytes())?;
+        for id in &self.fatal {
+            out.write_all(&id.to_le_bytes())?;
+        }
+        Ok(())
     }
 
     /// Reads a capture written by [`Capture::save`].
@@ -121,6 +127,14 @@ impl Capture {
             .collect::<Result<_, _>>()?;
         let body_len = u64_at(take(8, "the bodies' length")?) as usize;
         capture.bodies = take(body_len, "the bodies")?.to_vec();
+        if let Ok(count) = take(8, "the fatal messages' count") {
+            let count = u64_at(count) as usize;
+            let ids = take(count.checked_mul(8).ok_or("too many fatal messages")?, "the fatal messages")?;
+            capture.fatal = ids.chunks_exact(8).map(u64_at).collect();
+            if capture.fatal.iter().any(|&id| id as usize >= n) {
+                return Err("a fatal message is not in the capture".into());
+            }
+        }
         if capture.kind.iter().any(|&k| k as usize >= kinds) {
             return Err("a message names a kind that is not in the table".into());
         }
@@ -146,6 +160,7 @@ mod tests {
         c.on_sent(1, SimTime(7), 2, 1, "PONG", &Record::new("PONG").encode(), Cause::new(3, 2));
         c.on_delivered(0, SimTime(9), 2);
         c.on_dropped(1, SimTime(8), &DropReason::Partitioned { fault: 4 });
+        c.on_fatal(0);
         let mut bytes = Vec::new();
         c.write_to(&mut bytes).unwrap();
         let back = Capture::from_bytes(&bytes).unwrap();
@@ -155,7 +170,12 @@ mod tests {
         }
         assert_eq!(back.message(1).op(), Some(3));
         assert_eq!(back.message(1).fault(), Some(4));
-        assert!(Capture::from_bytes(&bytes[..bytes.len() - 3]).unwrap_err().contains("truncated in the bodies"));
+        assert!(back.message(0).killed_receiver() && !back.message(1).killed_receiver());
+        assert!(Capture::from_bytes(&bytes[..bytes.len() - 3]).unwrap_err().contains("truncated in the fatal messages"));
+        // A file from before fatal messages were recorded still loads.
+        let old = &bytes[..bytes.len() - 16];
+        assert!(Capture::from_bytes(old).unwrap().fatal().is_empty());
+        assert!(Capture::from_bytes(&old[..old.len() - 3]).unwrap_err().contains("truncated in the bodies"));
         assert!(Capture::from_bytes(b"not a capture at all").unwrap_err().contains("wrong magic"));
     }
 }

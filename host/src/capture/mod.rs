@@ -190,6 +190,8 @@ pub struct Capture {
     cause: Vec<Cause>,
     body_end: Vec<u64>,
     bodies: Vec<u8>,
+    /// Messages whose receiver crashed handling them, in crash order.
+    fatal: Vec<MessageId>,
 }
 
 impl Capture {
@@ -282,6 +284,16 @@ impl Capture {
         self.fate[i] = Fate::Delivered;
     }
 
+    /// Notes that the receiver of delivered message `id` crashed handling it.
+    pub(crate) fn on_fatal(&mut self, id: MessageId) {
+        self.fatal.push(id);
+    }
+
+    /// The messages whose receivers crashed handling them, in crash order.
+    pub fn fatal(&self) -> &[MessageId] {
+        &self.fatal
+    }
+
     pub(crate) fn on_dropped(&mut self, id: MessageId, at: SimTime, reason: &DropReason) {
         let i = id as usize;
         self.ended[i] = at.as_nanos();
@@ -338,6 +350,10 @@ impl<'a> Message<'a> {
     pub fn fate(&self) -> Fate {
         self.capture.fate[self.i]
     }
+    /// Whether its receiver crashed handling it (the crash event names it).
+    pub fn killed_receiver(&self) -> bool {
+        self.capture.fatal.contains(&(self.i as MessageId))
+    }
     /// The fault that dropped, delayed, copied or altered it last, if any.
     pub fn fault(&self) -> Option<FaultId> {
         let f = self.capture.fault[self.i];
@@ -368,7 +384,7 @@ impl<'a> Message<'a> {
     }
     /// The message as one JSON object (a row of the JSON Lines export).
     pub fn to_json(&self) -> serde_json::Value {
-        serde_json::json!({
+        let mut json = serde_json::json!({
             "id": self.id(),
             "sent": self.sent().as_nanos(),
             "ended": self.ended().map(SimTime::as_nanos),
@@ -381,7 +397,11 @@ impl<'a> Message<'a> {
             "op": self.op(),
             "hop": self.op().map(|_| self.hop()),
             "fields": self.fields_json(),
-        })
+        });
+        if self.killed_receiver() {
+            json["killed_receiver"] = serde_json::json!(true);
+        }
+        json
     }
 }
 

@@ -635,6 +635,9 @@ impl Simulation {
         slot.timers.clear();
         slot.crash = Some(reason.clone());
         let handling = std::mem::replace(&mut self.handling, Handling::Start);
+        if let (Handling::Message { msg, .. }, Some(capture)) = (&handling, &mut self.capture) {
+            capture.on_fatal(*msg);
+        }
         self.log.record(self.now, || Event::Crashed { node, reason, handling });
     }
 
