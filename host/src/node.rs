@@ -569,6 +569,7 @@ impl fmt::Display for CrashReason {
             CrashReason::Trap(m) => write!(f, "trapped: {m}"),
             CrashReason::Unsupported(m) => write!(f, "cannot perform the operation: {m}"),
             CrashReason::Exited(0) => write!(f, "exited (status 0)"),
+            CrashReason::Exited(1) => write!(f, "exited with status 1 (a failure; Rust's wasm32-wasip2 exit passes no other code)"),
             CrashReason::Exited(status) => write!(f, "exited with status {status}"),
             CrashReason::Blocked(m) => write!(f, "tried to block: {m}; a peer never waits, it sets a timer (host::set_timer) instead"),
             CrashReason::WallClockLimit => write!(f, "ran past the wall-clock limit for one handler call"),

@@ -54,33 +54,7 @@ pub fn key(seed: u64, i: u64, bytes: usize) -> Vec<u8> {
         .collect()
 }
 
-/// Which nodes were up when, rebuilt from the event log.
-pub struct Liveness {
-    changes: Vec<Vec<(SimTime, bool)>>,
-}
-
-impl Liveness {
-    /// The up and down times of every node of `sim`.
-    pub fn of(sim: &Simulation) -> Self {
-        use peershare::events::Event;
-        let mut changes = vec![Vec::new(); sim.node_count()];
-        for e in sim.events().events() {
-            let (node, up) = match e.event {
-                Event::NodeStarted { node, .. } | Event::NodeUp { node, .. } => (node, true),
-                Event::NodeDown { node, .. } | Event::Crashed { node, .. } => (node, false),
-                _ => continue,
-            };
-            changes[node as usize].push((e.time, up));
-        }
-        Liveness { changes }
-    }
-
-    /// Whether `node` was up at `t` (a node restarted from scratch counts
-    /// from its new start).
-    pub fn up_at(&self, node: NodeIndex, t: SimTime) -> bool {
-        self.changes[node as usize].iter().take_while(|(at, _)| *at <= t).last().is_some_and(|(_, up)| *up)
-    }
-}
+pub use peershare::correctness::Liveness;
 
 /// The true `k` closest nodes to `key` among those `eligible` and up at `t`,
 /// other than `asker`, closest first.

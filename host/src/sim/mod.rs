@@ -335,6 +335,7 @@ impl SimulationBuilder {
             limits,
             effects: Vec::new(),
             handling: Handling::Start,
+            handled_message: None,
             convention_warnings: BTreeMap::new(),
             ids,
             app: self.application.as_ref().map(|make| make()),
@@ -548,6 +549,8 @@ pub struct Simulation {
     effects: Vec<Effect>,
     /// What the node being dispatched to is handling, for crash reports.
     handling: Handling,
+    /// The message being handled, if any (its kind is read on a crash).
+    handled_message: Option<Arc<[u8]>>,
     /// Convention warnings given, by node and field.
     convention_warnings: BTreeMap<(NodeIndex, String), String>,
     ids: Vec<Vec<u8>>,
@@ -634,9 +637,14 @@ impl Simulation {
         slot.alive = false;
         slot.timers.clear();
         slot.crash = Some(reason.clone());
-        let handling = std::mem::replace(&mut self.handling, Handling::Start);
-        if let (Handling::Message { msg, .. }, Some(capture)) = (&handling, &mut self.capture) {
-            capture.on_fatal(*msg);
+        let mut handling = std::mem::replace(&mut self.handling, Handling::Start);
+        if let Handling::Message { msg, kind, .. } = &mut handling {
+            if let Some(bytes) = &self.handled_message {
+                *kind = peershare_wire::peek_kind(bytes).unwrap_or_default().to_string();
+            }
+            if let Some(capture) = &mut self.capture {
+                capture.on_fatal(*msg);
+            }
         }
         self.log.record(self.now, || Event::Crashed { node, reason, handling });
     }
@@ -849,9 +857,11 @@ impl Simulation {
             let record = Record::decode(&msg.bytes).expect("application messages are encoded by the host");
             self.run_app(|app, ctx| app.on_message(ctx, msg.to, msg.from, &record));
         } else {
-            let kind = peershare_wire::peek_kind(&msg.bytes).unwrap_or_default().to_string();
-            self.handling = Handling::Message { msg: msg.id, from: msg.from, kind };
+            // The kind is read only if the handler crashes (crash_node).
+            self.handling = Handling::Message { msg: msg.id, from: msg.from, kind: String::new() };
+            self.handled_message = Some(msg.bytes.clone());
             self.dispatch(msg.to, Input::Message { from: msg.from, bytes: &msg.bytes });
+            self.handled_message = None;
         }
     }
 
