@@ -49,6 +49,18 @@ fn refusals(sim: &Simulation, node: NodeIndex) -> Vec<(HostLimit, u64)> {
         .collect()
 }
 
+/// Why each message `node` sent was dropped, in order.
+fn drops_from(sim: &Simulation, node: NodeIndex) -> Vec<&DropReason> {
+    sim.events()
+        .events()
+        .iter()
+        .filter_map(|e| match &e.event {
+            Event::Dropped { from, reason, .. } if *from == node => Some(reason),
+            _ => None,
+        })
+        .collect()
+}
+
 fn node_of(sim: &Simulation, group: &str) -> NodeIndex {
     (0..sim.node_count() as NodeIndex).find(|&n| sim.node_group(n) == Some(group)).unwrap()
 }
@@ -91,15 +103,7 @@ fn bad_sends_are_dropped_with_their_reason() {
     let sim = run_mixed();
     let node = node_of(&sim, "bad-send");
     assert_eq!(sim.node_status(node), Some(NodeStatus::Up), "a bad send is not a crash");
-    let reasons: Vec<&DropReason> = sim
-        .events()
-        .events()
-        .iter()
-        .filter_map(|e| match &e.event {
-            Event::Dropped { from, reason, .. } if *from == node => Some(reason),
-            _ => None,
-        })
-        .collect();
+    let reasons = drops_from(&sim, node);
     assert_eq!(reasons, [&DropReason::NoSuchNode, &DropReason::Malformed]);
 }
 
@@ -354,15 +358,7 @@ fn a_dense_record_is_dropped_at_send_and_never_reaches_its_receivers() {
     let mut sim = SimulationBuilder::new(3).group(honest_group()).group(g).build().unwrap();
     sim.run_for(SimDuration::from_secs(1)).unwrap();
     let node = node_of(&sim, "bomb");
-    let drops: Vec<&DropReason> = sim
-        .events()
-        .events()
-        .iter()
-        .filter_map(|e| match &e.event {
-            Event::Dropped { from, reason, .. } if *from == node => Some(reason),
-            _ => None,
-        })
-        .collect();
+    let drops = drops_from(&sim, node);
     assert_eq!(drops, [&DropReason::TooLarge; HONEST as usize]);
     assert_honest_nodes_keep_pinging(&sim);
     // The original attack, 4 M fields in 12 MB, does not pass the 1 MiB
