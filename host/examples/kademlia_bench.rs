@@ -6,9 +6,12 @@
 //! cargo run --release -p peershare --example kademlia_bench -- 10000 100000
 //! ```
 //!
-//! Arguments: node count, lookup count. Nodes join through node 0, 2 ms
-//! apart; lookups of random keys are then issued at random nodes, 10,000 per
-//! second of virtual time.
+//! Arguments: node count, lookup count, and optionally `--plugin FILE` to
+//! measure another build of the peer (an older one, a student's). Nodes
+//! join through node 0, 2 ms apart; lookups of random keys are then issued
+//! at random nodes, 10,000 per second of virtual time. Besides wall-clock
+//! figures it prints the fuel the peers consumed, which does not depend on
+//! the machine or its load.
 
 use peershare::prelude::*;
 use std::time::Instant;
@@ -20,9 +23,18 @@ fn resident_mib() -> f64 {
 }
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let args: Vec<u64> = std::env::args().skip(1).map(|a| a.parse()).collect::<Result<_, _>>()?;
+    let mut args: Vec<String> = std::env::args().skip(1).collect();
+    let plugin = match args.iter().position(|a| a == "--plugin") {
+        Some(i) => {
+            let path = args.get(i + 1).ok_or("--plugin needs a .wasm file")?.clone();
+            args.drain(i..i + 2);
+            Plugin::load(std::path::Path::new(&path))?
+        }
+        None => Plugin::builtin("kademlia")?,
+    };
+    let args: Vec<u64> = args.iter().map(|a| a.parse()).collect::<Result<_, _>>()?;
     let (nodes, lookups) = (args.first().copied().unwrap_or(1_000) as usize, args.get(1).copied().unwrap_or(10_000));
-    let mut group = GroupSpec::new("dht", nodes, PeerSource::Wasm(Plugin::builtin("kademlia")?));
+    let mut group = GroupSpec::new("dht", nodes, PeerSource::Wasm(plugin));
     group.bootstrap = Bootstrap::First;
     group.join_interval = SimDuration::from_millis(2);
     group.config = Record::new("config").with("trace", false);
@@ -68,6 +80,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         s.messages.delivered,
         s.messages.delivered as f64 / total.as_secs_f64()
     );
+    let (calls, fuel) = (0..nodes as NodeIndex).filter_map(|n| sim.node_fuel(n)).fold((0, 0), |(c, f), x| (c + x.calls, f + x.total));
+    println!("  fuel:             {fuel} in {calls} handler calls ({:.0} per call)", fuel as f64 / calls.max(1) as f64);
     println!("  resident memory:  {:.0} MiB", resident_mib());
     Ok(())
 }

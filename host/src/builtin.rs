@@ -12,6 +12,7 @@ macro_rules! builtins {
 builtins! {
     "flood" => "peershare_flood.wasm",
     "gossip" => "peershare_gossip.wasm",
+    "chord" => "peershare_chord.wasm",
     "hostile" => "peershare_hostile.wasm",
     "kademlia" => "peershare_kademlia.wasm",
     "kademlia-eclipse" => "peershare_kademlia_eclipse.wasm",

@@ -107,7 +107,7 @@ fn run(cli: Cli) -> Result<(), SimError> {
             println!("Each second one peer broadcasts; the message floods hop by hop until its TTL runs out.\n");
             let sim = simulate(&scenario, false, out.is_some(), None)?;
             walk_through(&sim);
-            print_summary(&sim.summary());
+            print_summary(&sim.summary(), &[]);
             if let Some(dir) = out {
                 write_outputs(&sim, &dir, peershare::events::EventFilter::All)?;
                 println!("\nWrote {0}/events.jsonl and {0}/summary.json.", dir.display());
@@ -143,7 +143,11 @@ fn run(cli: Cli) -> Result<(), SimError> {
                 None => Vec::new(),
             };
             if !quiet {
-                print_summary(&sim.summary());
+                let summary = sim.summary();
+                // Snapshots read `inspect` answers, which the event log never sees.
+                let seen_in_snapshots: Vec<String> =
+                    recorder.iter().flat_map(|r| r.warnings()).filter(|w| !summary.convention_warnings.contains(w)).cloned().collect();
+                print_summary(&summary, &seen_in_snapshots);
                 let capture = if no_capture { "" } else { ", capture.bin" };
                 let log = if events == peershare::events::EventFilter::None {
                     String::new()
@@ -268,12 +272,16 @@ fn msg_id(event: &Event) -> Option<u64> {
     }
 }
 
-fn print_summary(s: &Summary) {
-    for w in s.convention_warnings.iter().take(10) {
+/// Prints the summary, after the convention warnings of published states
+/// and `more_warnings` (those of inspected states).
+fn print_summary(s: &Summary, more_warnings: &[String]) {
+    let warnings: Vec<&String> = s.convention_warnings.iter().chain(more_warnings).collect();
+    for w in warnings.iter().take(10) {
         eprintln!("warning: {w}");
     }
-    if s.convention_warnings.len() > 10 {
-        eprintln!("warning: ... and {} more convention warnings (summary.json lists them all)", s.convention_warnings.len() - 10);
+    if warnings.len() > 10 {
+        let whole = if more_warnings.is_empty() { "summary.json lists them all" } else { "timeline.json has each node's" };
+        eprintln!("warning: ... and {} more convention warnings ({whole})", warnings.len() - 10);
     }
     println!("Summary after {:.1} s of virtual time, {} nodes, {} events:", s.end_time_s, s.nodes, s.events);
     let m = &s.messages;

@@ -625,6 +625,12 @@ pub trait Peer: Send {
         ctx.complete(op, false, Record::new("error").with("reason", "unsupported operation").encode());
         let _ = operation;
     }
+    /// The peer's current state as an encoded record, when an observer asks
+    /// (snapshots, [`Simulation::inspect_node`](crate::sim::Simulation::inspect_node));
+    /// `None`, the default, means observers read what it published last.
+    fn inspect(&self) -> Option<Vec<u8>> {
+        None
+    }
 }
 
 /// Runs a native [`Peer`].
@@ -657,5 +663,9 @@ impl<P: Peer> PeerRuntime for NativeRuntime<P> {
 
     fn exports(&self, _interface: &str) -> bool {
         true
+    }
+
+    fn inspect(&mut self) -> Option<Result<Vec<u8>, CrashReason>> {
+        self.peer.inspect().map(Ok)
     }
 }

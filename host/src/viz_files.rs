@@ -9,12 +9,14 @@ use std::path::{Path, PathBuf};
 pub struct VizRecorder {
     timeline: Option<Timeline>,
     last: SimTime,
+    /// Convention warnings from the snapshots' node states, "node N: ...".
+    warnings: std::collections::BTreeSet<String>,
 }
 
 impl VizRecorder {
     /// A recorder with no snapshot yet.
     pub fn new() -> Self {
-        VizRecorder { timeline: None, last: SimTime::ZERO }
+        VizRecorder { timeline: None, last: SimTime::ZERO, warnings: Default::default() }
     }
 
     /// Takes a snapshot now, with the flows since the previous one.
@@ -22,10 +24,20 @@ impl VizRecorder {
         let now = sim.now();
         let snapshot = sim.topology(Some((self.last, now)));
         self.last = now;
+        for node in &snapshot.nodes {
+            self.warnings.extend(node.warnings.iter().map(|w| format!("node {}: {w}", node.index)));
+        }
         match &mut self.timeline {
             None => self.timeline = Some(Timeline::new(snapshot)),
             Some(t) => t.push(snapshot),
         }
+    }
+
+    /// The convention warnings the snapshots' node states gave (their
+    /// `inspect` answers included), one per node and problem, worded as the
+    /// summary's.
+    pub fn warnings(&self) -> impl Iterator<Item = &String> {
+        self.warnings.iter()
     }
 
     /// Writes the timeline, the last snapshot as node-link JSON, GraphML and

@@ -65,7 +65,7 @@ fn demo_runs_and_explains() {
 #[test]
 fn every_example_scenario_passes_check() {
     let examples = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../examples");
-    for name in ["flood.toml", "gossip.toml", "regions.toml", "kademlia.toml", "file-sharing.toml"] {
+    for name in ["flood.toml", "gossip.toml", "regions.toml", "kademlia.toml", "chord.toml", "file-sharing.toml"] {
         let out = peershare().arg("check").arg(examples.join(name)).output().unwrap();
         let text = String::from_utf8_lossy(&out.stdout);
         assert!(out.status.success(), "{name}: {}", String::from_utf8_lossy(&out.stderr));
@@ -225,6 +225,22 @@ fn a_new_peer_crate_outside_the_repository_builds_tests_and_runs() {
     // A used folder is refused.
     let o = peershare().arg("new").arg(dir.join("my-peer-node")).output().unwrap();
     assert!(!o.status.success() && String::from_utf8_lossy(&o.stderr).contains("not empty"));
+}
+
+#[test]
+fn the_reference_plugins_unit_tests_pass_natively() {
+    // The guests' own workspace: its unit tests (routing tables, rings, ...)
+    // run on the host's target, as a student runs theirs.
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
+    let host = std::env::consts::ARCH.to_string() + "-unknown-linux-gnu";
+    let o = clean_cargo(&root)
+        .args(["test", "--quiet", "--manifest-path", "plugins/Cargo.toml", "--target", &host])
+        .env("CARGO_TARGET_DIR", root.join("target/wasm"))
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&o.stdout);
+    assert!(o.status.success(), "{stdout}{}", String::from_utf8_lossy(&o.stderr));
+    assert!(stdout.contains("test result: ok") && !stdout.contains("FAILED"), "{stdout}");
 }
 
 #[test]

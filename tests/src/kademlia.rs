@@ -29,16 +29,8 @@ pub fn true_closest(sim: &Simulation, key: &[u8], asker: NodeIndex, k: usize) ->
 /// A Kademlia network of `n` nodes joining 10 ms apart through node 0, with
 /// the given extra config, and the time by which every node has joined.
 pub fn network(n: usize, seed: u64, config: Record) -> (SimulationBuilder, SimTime) {
-    let mut group = GroupSpec::new("dht", n, PeerSource::Wasm(Plugin::builtin("kademlia").unwrap()));
-    group.bootstrap = Bootstrap::First;
-    group.join_interval = SimDuration::from_millis(10);
-    group.config = config;
-    let builder = SimulationBuilder::new(seed).group(group).default_link(LinkModel {
-        latency: LatencyModel::Uniform { min: SimDuration::from_millis(10), max: SimDuration::from_millis(90) },
-        loss: 0.0,
-    });
     // Joining takes a few seconds after the last node starts.
-    (builder, SimTime(n as u64 * 10_000_000) + SimDuration::from_secs(5))
+    (crate::joining_network("kademlia", "dht", n, seed, config), SimTime(n as u64 * 10_000_000) + SimDuration::from_secs(5))
 }
 
 /// A uniformly random key of `bytes` bytes from a simple seeded generator.

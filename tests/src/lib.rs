@@ -29,3 +29,17 @@ pub fn trace_bytes(sim: &Simulation) -> Vec<u8> {
     sim.events().write_jsonl(&mut out).expect("writing to memory cannot fail");
     out
 }
+
+/// `n` nodes of a built-in `plugin` in one group named `group`, joining
+/// 10 ms apart through node 0 with `config`, on links of 10 to 90 ms and no
+/// loss: the networks the DHT tests start from.
+pub fn joining_network(plugin: &str, group: &str, n: usize, seed: u64, config: Record) -> SimulationBuilder {
+    let mut g = GroupSpec::new(group, n, PeerSource::Wasm(Plugin::builtin(plugin).unwrap()));
+    g.bootstrap = Bootstrap::First;
+    g.join_interval = SimDuration::from_millis(10);
+    g.config = config;
+    SimulationBuilder::new(seed).group(g).default_link(LinkModel {
+        latency: LatencyModel::Uniform { min: SimDuration::from_millis(10), max: SimDuration::from_millis(90) },
+        loss: 0.0,
+    })
+}

@@ -130,3 +130,34 @@ fn a_hand_made_state_of_the_wrong_type_draws_nothing_and_warns() {
         ]
     );
 }
+
+/// Answers `inspect` with a `successor` of the wrong type and publishes
+/// nothing.
+struct Inspected;
+
+impl Peer for Inspected {
+    fn init(&mut self, _: &mut NodeContext, _: &InitArgs) {}
+    fn on_message(&mut self, _: &mut NodeContext, _: NodeIndex, _: &[u8]) {}
+    fn inspect(&self) -> Option<Vec<u8>> {
+        Some(Record::new("state").with("successor", 1u32).with("predecessor", Value::Node(2)).encode())
+    }
+}
+
+#[test]
+fn an_inspected_state_of_the_wrong_type_warns_in_the_snapshot_without_touching_the_log() {
+    let mut sim = SimulationBuilder::new(1).group(GroupSpec::new("p", 3, PeerSource::native(|_| Inspected))).build().unwrap();
+    sim.run_for(SimDuration::from_secs(1)).unwrap();
+    let events_before = sim.events().total();
+    let snapshot = sim.topology(None);
+    for node in &snapshot.nodes {
+        assert_eq!(node.warnings, ["state field `successor` should be a node (Value::Node), but is a u64"], "node {}", node.index);
+    }
+    assert!(
+        snapshot.edges.iter().all(|e| e.kind == EdgeKind::Predecessor),
+        "only the well-typed predecessor is drawn: {:?}",
+        snapshot.edges
+    );
+    assert_eq!(snapshot.edges.len(), 3);
+    assert_eq!(sim.events().total(), events_before, "observing writes nothing to the event log");
+    assert!(sim.summary().convention_warnings.is_empty(), "the summary reports published states only");
+}

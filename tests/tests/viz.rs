@@ -159,6 +159,7 @@ fn dot_styles_edge_types_numbers_fingers_and_guards_its_size() {
         role: None,
         status: Status::Up,
         summary: Default::default(),
+        warnings: Vec::new(),
     };
     let edge = |from, to, kind| Edge { from, to, kind };
     let ring = TopologySnapshot {

@@ -378,6 +378,9 @@ impl Peer for BoxedPeer {
     fn on_operation(&mut self, ctx: &mut NodeContext, op: OpId, operation: &Operation) {
         self.0.on_operation(ctx, op, operation)
     }
+    fn inspect(&self) -> Option<Vec<u8>> {
+        self.0.inspect()
+    }
 }
 
 fn draw_ids(seeds: &SeedTree, total: usize, bits: u32) -> Vec<Vec<u8>> {

@@ -10,8 +10,9 @@ use std::collections::BTreeMap;
 
 /// What reading one node's state gave.
 enum Read {
-    /// Its `inspect` export's answer, read into edges, role and summary.
-    State((Vec<Edge>, Option<String>, BTreeMap<String, serde_json::Value>)),
+    /// Its `inspect` export's answer, read into edges, role and summary,
+    /// and the conventions it broke.
+    State((Vec<Edge>, Option<String>, BTreeMap<String, serde_json::Value>), Vec<String>),
     /// It has no `inspect` export: use what it published.
     Published,
     /// Its `inspect` trapped.
@@ -50,7 +51,7 @@ impl Simulation {
                                 slot.runtime.context().set_now(now);
                                 match slot.runtime.inspect() {
                                     Some(Ok(bytes)) => match peershare_wire::Record::decode(&bytes) {
-                                        Ok(record) => Read::State(read_state((c * chunk + k) as NodeIndex, &record)),
+                                        Ok(record) => Read::State(read_state((c * chunk + k) as NodeIndex, &record), warnings(&record)),
                                         Err(_) => Read::Nothing,
                                     },
                                     Some(Err(reason)) => Read::Crashed(reason),
@@ -67,9 +68,16 @@ impl Simulation {
         let mut edges = Vec::new();
         for (i, read) in read.into_iter().enumerate() {
             let i = i as NodeIndex;
+            let mut node_warnings = Vec::new();
             let state = match read {
-                Read::State(s) => Some(s),
-                Read::Published => self.node_state(i).map(|r| read_state(i, &r)),
+                Read::State(s, w) => {
+                    node_warnings = w;
+                    Some(s)
+                }
+                Read::Published => self.node_state(i).map(|r| {
+                    node_warnings = warnings(&r);
+                    read_state(i, &r)
+                }),
                 Read::Crashed(reason) => {
                     self.handling = crate::events::Handling::Inspect;
                     self.crash_node(i, reason);
@@ -94,6 +102,7 @@ impl Simulation {
                 role,
                 status,
                 summary,
+                warnings: node_warnings,
             });
         }
         edges.sort_unstable();
@@ -121,4 +130,9 @@ impl Simulation {
         };
         TopologySnapshot { time: self.now, nodes, edges, flows, flow_window: window }
     }
+}
+
+/// The conventions a state breaks, in words.
+fn warnings(state: &peershare_wire::Record) -> Vec<String> {
+    crate::viz::convention_issues(state).iter().map(ToString::to_string).collect()
 }

@@ -105,6 +105,10 @@ pub struct NodeView {
     pub status: Status,
     /// Scalar fields of its state and the sizes of its lists.
     pub summary: BTreeMap<String, serde_json::Value>,
+    /// Conventional fields of its state that observers could not read (the
+    /// wrong type or length), as [`convention_issues`] words them.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<String>,
 }
 
 /// Messages and bytes from one node to another over a time window.

@@ -28,21 +28,44 @@ pub fn xor(a: &[u8], b: &[u8]) -> Vec<u8> {
 
 /// Compares two ids as numbers.
 pub fn cmp(a: &[u8], b: &[u8]) -> Ordering {
+    if a.len() == b.len() {
+        return a.cmp(b);
+    }
     let n = a.len().max(b.len());
     (0..n).map(|i| byte(a, n, i).cmp(&byte(b, n, i))).find(|o| o.is_ne()).unwrap_or(Ordering::Equal)
 }
 
 /// Which of `a` and `b` is closer to `target` by XOR distance.
 pub fn cmp_xor_distance(target: &[u8], a: &[u8], b: &[u8]) -> Ordering {
-    cmp(&xor(target, a), &xor(target, b))
+    if target.len() == a.len() && a.len() == b.len() {
+        // The usual case, ids of one length: no padding to read through.
+        for ((t, x), y) in target.iter().zip(a).zip(b) {
+            match (t ^ x).cmp(&(t ^ y)) {
+                Ordering::Equal => continue,
+                other => return other,
+            }
+        }
+        return Ordering::Equal;
+    }
+    let n = target.len().max(a.len()).max(b.len());
+    (0..n)
+        .map(|i| {
+            let t = byte(target, n, i);
+            (t ^ byte(a, n, i)).cmp(&(t ^ byte(b, n, i)))
+        })
+        .find(|o| o.is_ne())
+        .unwrap_or(Ordering::Equal)
 }
 
 /// How many leading bits of `a` and `b`, of `bits`, are equal (Kademlia's
 /// bucket index is `bits - 1 - common_prefix_bits` for distinct ids).
 pub fn common_prefix_bits(a: &[u8], b: &[u8], bits: u32) -> u32 {
-    let d = xor(a, b);
-    let total = d.len() as u32 * 8;
-    let zeros: u32 = d.iter().position(|&x| x != 0).map_or(total, |i| i as u32 * 8 + d[i].leading_zeros());
+    let n = a.len().max(b.len());
+    let total = n as u32 * 8;
+    let zeros = (0..n)
+        .map(|i| byte(a, n, i) ^ byte(b, n, i))
+        .position(|x| x != 0)
+        .map_or(total, |i| i as u32 * 8 + (byte(a, n, i) ^ byte(b, n, i)).leading_zeros());
     zeros.saturating_sub(total.saturating_sub(bits)).min(bits)
 }
 

@@ -18,52 +18,50 @@
 //! Config: the colluders are the nodes `colluders_first` to
 //! `colluders_first + colluders_count - 1` (default: the node alone).
 
-use peershare_wire::{Record, Value};
-use std::cell::RefCell;
+use peershare_sdk::{Contact, NodeIndex, Record, Value};
 
-thread_local! {
-    static COLLUDERS: RefCell<Vec<u32>> = const { RefCell::new(Vec::new()) };
+/// The attacker's accomplices.
+pub struct Attack {
+    colluders: Vec<NodeIndex>,
 }
 
-/// Reads the colluders from the config.
-pub fn configure(config: &Record, me: u32) {
-    let first = config.u64("colluders_first").map_or(me, |f| f as u32);
-    let count = config.u64("colluders_count").unwrap_or(1) as u32;
-    COLLUDERS.with(|c| *c.borrow_mut() = (first..first.saturating_add(count)).collect());
-}
-
-/// The lie told in answer to `msg` from `from`, if the attacker lies to it.
-pub fn answer(from: u32, msg: &Record, k: usize) -> Option<Record> {
-    match msg.kind.as_str() {
-        "FIND_NODE" | "FIND_VALUE" | "GET_PROVIDERS" => {
-            let target = msg.id("target").or_else(|| msg.id("key"))?;
-            let (nodes, ids) = COLLUDERS.with(|c| forged_contacts(&c.borrow(), from, target, k));
-            let reply = Record::new(if msg.kind == "GET_PROVIDERS" { "PROVIDERS" } else { "NODES" });
-            let reply = if msg.kind == "GET_PROVIDERS" {
-                reply.with("providers", Value::Nodes(Vec::new())).with("provider_ids", Value::Ids(Vec::new()))
-            } else {
-                reply
-            };
-            Some(reply.with("nodes", Value::Nodes(nodes)).with("ids", Value::Ids(ids)))
-        }
-        "STORE" | "ADD_PROVIDER" => Some(Record::new("STORED")),
-        _ => None,
+impl Attack {
+    /// Reads the colluders from the config.
+    pub fn configure(config: &Record, me: NodeIndex) -> Self {
+        let first = config.u64("colluders_first").map_or(me, |f| f as NodeIndex);
+        let count = config.u64("colluders_count").unwrap_or(1) as NodeIndex;
+        Attack { colluders: (first..first.saturating_add(count)).collect() }
     }
-}
 
-/// Up to `k` colluders other than the asker, the i-th under the id
-/// `target XOR (i + 1)`.
-fn forged_contacts(colluders: &[u32], asker: u32, target: &[u8], k: usize) -> (Vec<u32>, Vec<Vec<u8>>) {
-    let mut nodes = Vec::new();
-    let mut ids = Vec::new();
-    for (i, &c) in colluders.iter().filter(|&&c| c != asker).take(k).enumerate() {
-        let mut id = target.to_vec();
-        let step = (i as u64 + 1).to_be_bytes();
-        for (byte, s) in id.iter_mut().rev().zip(step.iter().rev()) {
-            *byte ^= s;
+    /// The lie told in answer to `msg` from `from`, if the attacker lies to it.
+    pub fn answer(&self, from: NodeIndex, msg: &Record, k: usize) -> Option<Record> {
+        match msg.kind.as_str() {
+            "FIND_NODE" | "FIND_VALUE" | "GET_PROVIDERS" => {
+                let target = msg.id("target").or_else(|| msg.id("key"))?;
+                let contacts = Value::Contacts(self.forged_contacts(from, target, k));
+                Some(if msg.kind == "GET_PROVIDERS" {
+                    Record::new("PROVIDERS").with("providers", Value::Contacts(Vec::new())).with("contacts", contacts)
+                } else {
+                    Record::new("NODES").with("contacts", contacts)
+                })
+            }
+            "STORE" | "ADD_PROVIDER" => Some(Record::new("STORED")),
+            _ => None,
         }
-        nodes.push(c);
-        ids.push(id);
     }
-    (nodes, ids)
+
+    /// Up to `k` colluders other than the asker, the i-th under the id
+    /// `target XOR (i + 1)`.
+    fn forged_contacts(&self, asker: NodeIndex, target: &[u8], k: usize) -> Vec<Contact> {
+        let mut out = Vec::new();
+        for (i, &c) in self.colluders.iter().filter(|&&c| c != asker).take(k).enumerate() {
+            let mut id = target.to_vec();
+            let step = (i as u64 + 1).to_be_bytes();
+            for (byte, s) in id.iter_mut().rev().zip(step.iter().rev()) {
+                *byte ^= s;
+            }
+            out.push(Contact::new(c, id));
+        }
+        out
+    }
 }

@@ -9,52 +9,90 @@
 //!   timeout; every message carries its sender's id, and every message heard
 //!   updates the routing table.
 //! - Iterative lookups with `alpha` queries in flight, ending when the `k`
-//!   closest candidates seen have all answered.
-//! - Join through the bootstrap contact: look up the own id, then refresh
-//!   every bucket farther than the closest neighbour. Buckets not used for
-//!   `refresh_ms` are refreshed; stored values are republished every
-//!   `republish_ms` by the node that published them and expire after
+//!   closest candidates seen have all answered. A query that times out is
+//!   sent again (`query_retries` times) before its candidate is given up
+//!   and the next one asked, so that a lost message does not leave a live
+//!   node out of the answer.
+//! - A contact is forgotten after `max_failures` RPCs to it in a row timed
+//!   out (the paper suggests 5), not after one.
+//! - Join through the bootstrap contacts: look up the own id, then refresh
+//!   every bucket farther than the closest neighbour. If nobody answers, the
+//!   join is tried again after `join_backoff_ms`, doubling, up to
+//!   `join_attempts` times, through every contact known by then. Buckets
+//!   not used for `refresh_ms` are refreshed; stored values are republished
+//!   every `republish_ms` by the node that published them and expire after
 //!   `expire_ms`.
 //!
 //! Config: `k` (20), `alpha` (3), `id_bits` (the id length), `timeout_ms`
 //! (1000), `refresh_ms` (3,600,000), `republish_ms` (3,600,000), `expire_ms`
-//! (86,400,000), `trace` (true: record lookup steps of operations).
+//! (86,400,000), `trace` (true: record lookup steps of operations),
+//! `max_failures` (5), `query_retries` (3), `join_attempts` (6),
+//! `join_backoff_ms` (1000). `strict = true` changes the defaults of the
+//! last three to 1, 0 and 1: the textbook minimum, which a lossy network
+//! defeats (a lab can show the difference).
 //!
 //! Built with the `eclipse` feature (as `plugins/kademlia-eclipse`), the
 //! peer is an eclipse attacker; see `attack.rs`.
 
 #[cfg(feature = "eclipse")]
 mod attack;
-mod id;
 mod lookup;
 mod table;
 
-use id::{Id, bucket_index, distance, random_in_bucket};
 use lookup::{Goal, Lookup, Next, Seek};
-use peershare_wire::{Record, Value};
-use std::cell::RefCell;
+use peershare_sdk::prelude::*;
 use std::collections::BTreeMap;
 use table::{RoutingTable, Seen};
 
-wit_bindgen::generate!({ world: "dht-node", path: "../../wit" });
-
-use exports::peershare::sim::{discovery, observable, peer, routing};
-use peershare::sim::host;
-use peershare::sim::types::{InitArgs, Level};
-
-/// Timer tags below this are RPC ids (timeouts); these are periodic jobs.
+/// Timer tags below these are RPC ids (timeouts); these are periodic jobs
+/// and the join's next attempt.
 const REFRESH_TIMER: u64 = u64::MAX;
 const REPUBLISH_TIMER: u64 = u64::MAX - 1;
+const JOIN_TIMER: u64 = u64::MAX - 2;
 
 struct Config {
     k: usize,
     alpha: usize,
     bits: u32,
-    timeout_ns: u64,
+    timeout: Duration,
     refresh_ns: u64,
-    republish_ns: u64,
+    republish: Duration,
     expire_ns: u64,
     trace: bool,
+    /// Consecutive timeouts after which a contact is forgotten.
+    max_failures: u32,
+    /// Times a lookup asks a candidate again after a timeout.
+    query_retries: u32,
+    /// Join attempts before the node gives up on its bootstrap contacts.
+    join_attempts: u32,
+    /// Wait before the second join attempt; doubles after each.
+    join_backoff: Duration,
+}
+
+impl Config {
+    fn read(config: &Record, start: &Start) -> Self {
+        let ms = |name: &str, default: u64| config.u64(name).unwrap_or(default);
+        let id_bits = start.id.len() as u32 * 8;
+        let bits = config.u64("id_bits").map_or(start.id_bits, |b| b as u32);
+        // `strict`: forget a contact after one timeout, never ask again,
+        // join once (the textbook minimum, which loss defeats).
+        let strict = config.bool("strict").unwrap_or(false);
+        let count = |name: &str, robust: u64, strict_value: u64| ms(name, if strict { strict_value } else { robust }) as u32;
+        Config {
+            max_failures: count("max_failures", 5, 1).max(1),
+            query_retries: count("query_retries", 3, 0),
+            join_attempts: count("join_attempts", 6, 1).max(1),
+            join_backoff: Duration::from_millis(ms("join_backoff_ms", 1000)),
+            k: ms("k", 20).max(1) as usize,
+            alpha: ms("alpha", 3).max(1) as usize,
+            bits: if bits == 0 { id_bits } else { bits.clamp(1, id_bits.max(1)) },
+            timeout: Duration::from_millis(ms("timeout_ms", 1000)),
+            refresh_ns: ms("refresh_ms", 3_600_000) * 1_000_000,
+            republish: Duration::from_millis(ms("republish_ms", 3_600_000)),
+            expire_ns: ms("expire_ms", 86_400_000) * 1_000_000,
+            trace: config.bool("trace").unwrap_or(true),
+        }
+    }
 }
 
 /// Why an RPC was sent.
@@ -65,18 +103,16 @@ enum Purpose {
 }
 
 struct Rpc {
-    to: u32,
-    to_id: Id,
+    to: Contact,
     purpose: Purpose,
-    timer: u64,
+    timeout: Timer,
 }
 
 /// STORE or ADD_PROVIDER requests of one operation, awaiting answers.
 struct StoreBatch {
-    op: Option<u64>,
+    op: Option<OpId>,
     waiting: usize,
-    stored: usize,
-    nodes: Vec<u32>,
+    nodes: Vec<NodeIndex>,
 }
 
 struct Stored {
@@ -86,9 +122,12 @@ struct Stored {
     publisher: bool,
 }
 
-struct Node {
-    index: u32,
-    id: Id,
+/// A provider record: the provider's id and when the record expires.
+type Provider = (Vec<u8>, u64);
+
+/// One Kademlia node.
+struct Kademlia {
+    me: Contact,
     cfg: Config,
     table: RoutingTable,
     next_rpc: u64,
@@ -97,149 +136,138 @@ struct Node {
     next_lookup: u64,
     batches: BTreeMap<u64, StoreBatch>,
     next_batch: u64,
-    values: BTreeMap<Id, Stored>,
-    providers: BTreeMap<Id, BTreeMap<u32, (Id, u64)>>,
+    values: BTreeMap<Vec<u8>, Stored>,
+    /// Per key, its providers.
+    providers: BTreeMap<Vec<u8>, BTreeMap<NodeIndex, Provider>>,
     bucket_used: Vec<u64>,
+    /// Contacts to join through, and the join attempts made so far.
+    bootstrap: Vec<Contact>,
+    join_attempt: u32,
+    #[cfg(feature = "eclipse")]
+    attack: attack::Attack,
 }
 
-thread_local! {
-    static NODE: RefCell<Option<Node>> = const { RefCell::new(None) };
+/// Virtual time in nanoseconds.
+fn now(ctx: &Context) -> u64 {
+    ctx.now().as_nanos() as u64
 }
 
-fn with_node<R>(f: impl FnOnce(&mut Node) -> R) -> R {
-    NODE.with(|n| f(n.borrow_mut().as_mut().expect("init runs first")))
-}
-
-fn nodes_and_ids(contacts: impl IntoIterator<Item = (u32, Id)>) -> (Value, Value) {
-    let (nodes, ids): (Vec<u32>, Vec<Id>) = contacts.into_iter().unzip();
-    (Value::Nodes(nodes), Value::Ids(ids))
-}
-
-impl Node {
-    fn rpc(&mut self, to: u32, to_id: Id, purpose: Purpose, message: Record) {
+impl Kademlia {
+    fn rpc(&mut self, ctx: &mut Context, to: Contact, purpose: Purpose, message: Record) {
         self.next_rpc += 1;
         let rpc = self.next_rpc;
-        let message = message.with("rpc", rpc).with("id", Value::Id(self.id.clone()));
-        host::send(to, &message.encode());
-        let timer = host::set_timer(self.cfg.timeout_ns, rpc);
-        self.rpcs.insert(rpc, Rpc { to, to_id, purpose, timer });
+        ctx.send(to.node, &message.with("rpc", rpc).with("id", Value::Id(self.me.id.clone())));
+        let timeout = ctx.set_timer(self.cfg.timeout, rpc);
+        self.rpcs.insert(rpc, Rpc { to, purpose, timeout });
     }
 
-    fn reply(&self, to: u32, rpc: u64, message: Record) {
-        host::send(to, &message.with("rpc", rpc).with("id", Value::Id(self.id.clone())).encode());
+    fn reply(&self, ctx: &mut Context, to: NodeIndex, rpc: u64, message: Record) {
+        ctx.send(to, &message.with("rpc", rpc).with("id", Value::Id(self.me.id.clone())));
     }
 
     /// Every message heard updates the routing table.
-    fn heard(&mut self, index: u32, id: &[u8]) {
-        if id.len() != self.id.len() {
+    fn heard(&mut self, ctx: &mut Context, contact: Contact) {
+        if contact.id.len() != self.me.id.len() {
             return;
         }
-        if let Seen::BucketFull { bucket, oldest } = self.table.seen(index, id, host::now()) {
-            self.rpc(oldest.index, oldest.id, Purpose::EvictionPing { bucket }, Record::new("PING"));
+        if let Seen::BucketFull { bucket, oldest } = self.table.seen(contact, now(ctx)) {
+            self.rpc(ctx, oldest, Purpose::EvictionPing { bucket }, Record::new("PING"));
         }
     }
 
-    fn closest_contacts(&self, target: &[u8], except: Option<u32>) -> Vec<(u32, Id)> {
-        self.table.closest(target, self.cfg.k, except).into_iter().map(|c| (c.index, c.id)).collect()
+    fn closest(&self, target: &[u8], except: Option<NodeIndex>) -> Value {
+        Value::Contacts(self.table.closest(target, self.cfg.k, except))
     }
 
-    fn start_lookup(&mut self, target: Id, seek: Seek, goal: Goal) {
-        if let Some(b) = bucket_index(&distance(&self.id, &target), self.cfg.bits) {
-            self.bucket_used[b] = host::now();
+    fn start_lookup(&mut self, ctx: &mut Context, target: Vec<u8>, seek: Seek, goal: Goal) {
+        if let Some(b) = self.table.bucket_of(&target) {
+            self.bucket_used[b] = now(ctx);
         }
-        let initial = self.closest_contacts(&target, None);
-        let lookup = Lookup::new(target, seek, goal, initial);
+        let initial = self.table.closest(&target, self.cfg.k, None);
         self.next_lookup += 1;
         let id = self.next_lookup;
-        self.lookups.insert(id, lookup);
-        self.advance(id);
+        self.lookups.insert(id, Lookup::new(target, seek, goal, initial));
+        self.advance(ctx, id);
     }
 
     /// Whether a key has the length of this network's ids; if not, the
     /// operation fails with the reason (distances between ids and keys of
     /// another length mean nothing).
-    fn key_fits(&self, op: u64, key: &[u8]) -> bool {
-        if key.len() == self.id.len() {
+    fn key_fits(&self, ctx: &mut Context, op: OpId, key: &[u8]) -> bool {
+        if key.len() == self.me.id.len() {
             return true;
         }
-        let reason = format!("the key is {} bytes long, but node ids are {} bytes", key.len(), self.id.len());
-        host::complete(op, false, &Record::new("error").with("reason", reason).encode());
+        ctx.complete(op, Outcome::error(format!("the key is {} bytes long, but node ids are {} bytes", key.len(), self.me.id.len())));
         false
     }
 
-    fn trace(&self, op: Option<u64>, step: impl FnOnce() -> Record) {
+    fn trace(&self, ctx: &mut Context, op: Option<OpId>, step: impl FnOnce() -> Step) {
         if let Some(op) = op
             && self.cfg.trace
         {
-            host::trace(op, &step().encode());
+            ctx.trace(op, &step());
         }
     }
 
     /// Sends the next queries of a lookup, or finishes it.
-    fn advance(&mut self, id: u64) {
+    fn advance(&mut self, ctx: &mut Context, id: u64) {
         let Some(lookup) = self.lookups.get_mut(&id) else { return };
         match lookup.next(self.cfg.k, self.cfg.alpha) {
             Next::Wait => {}
             Next::Query(queries) => {
                 let (seek, target, op) = (lookup.seek, lookup.target.clone(), lookup.goal.op());
-                for (to, to_id, round) in queries {
-                    self.trace(op, || {
-                        Record::new("query")
-                            .with("round", u64::from(round))
-                            .with("to", Value::Node(to))
-                            .with("distance", Value::Id(distance(&to_id, &target)))
-                    });
+                for (to, round) in queries {
+                    self.trace(ctx, op, || Step::query(u64::from(round), to.node, Distance::Xor(id::xor(&to.id, &target))));
                     let request = match seek {
                         Seek::Nodes => Record::new("FIND_NODE").with("target", Value::Id(target.clone())),
                         Seek::Value => Record::new("FIND_VALUE").with("key", Value::Id(target.clone())),
                         Seek::Providers => Record::new("GET_PROVIDERS").with("key", Value::Id(target.clone())),
                     };
-                    self.rpc(to, to_id, Purpose::Lookup { lookup: id }, request);
+                    self.rpc(ctx, to, Purpose::Lookup { lookup: id }, request);
                 }
             }
             Next::Done(reason) => {
                 let lookup = self.lookups.remove(&id).expect("present");
-                self.trace(lookup.goal.op(), || {
-                    Record::new("done").with("reason", reason).with("rounds", u64::from(lookup.rounds())).with("queries", lookup.queries)
-                });
-                self.finish(lookup);
+                self.trace(ctx, lookup.goal.op(), || Step::done(reason, u64::from(lookup.rounds()), lookup.queries));
+                self.finish(ctx, lookup);
             }
         }
     }
 
-    fn finish(&mut self, lookup: Lookup) {
-        let k = self.cfg.k;
-        let closest = lookup.closest_answered(k);
+    fn finish(&mut self, ctx: &mut Context, lookup: Lookup) {
+        let closest = lookup.closest_answered(self.cfg.k);
         let rounds = u64::from(lookup.rounds());
         match lookup.goal {
-            Goal::FindClosest(op) => {
-                let (nodes, ids) = nodes_and_ids(closest.iter().cloned());
-                let result =
-                    Record::new("contacts").with("nodes", nodes).with("ids", ids).with("rounds", rounds).with("queries", lookup.queries);
-                host::complete(op, !closest.is_empty(), &result.encode());
-            }
-            Goal::Put(op, value) => self.store_at(Some(op), &closest, &lookup.target, &value, "STORE"),
-            Goal::Republish(value) => self.store_at(None, &closest, &lookup.target, &value, "STORE"),
-            Goal::Announce(op) => self.store_at(Some(op), &closest, &lookup.target, &[], "ADD_PROVIDER"),
+            Goal::FindClosest(op) => ctx.complete(op, Outcome::contacts(&closest).rounds(rounds).field("queries", lookup.queries)),
+            Goal::Put(op, value) => self.store_at(ctx, Some(op), &closest, &lookup.target, Some(&value)),
+            Goal::Republish(value) => self.store_at(ctx, None, &closest, &lookup.target, Some(&value)),
+            Goal::Announce(op) => self.store_at(ctx, Some(op), &closest, &lookup.target, None),
             Goal::Get(op) => match lookup.value {
-                Some(value) => host::complete(op, true, &Record::new("value").with("value", value).with("rounds", rounds).encode()),
-                None => host::complete(op, false, &Record::new("not-found").with("rounds", rounds).encode()),
+                Some(value) => ctx.complete(op, Outcome::value(value).rounds(rounds)),
+                None => ctx.complete(op, Outcome::not_found().rounds(rounds)),
             },
             Goal::FindProviders(op) => {
-                let found: Vec<(u32, Id)> = lookup.providers.into_iter().collect();
-                let (nodes, ids) = nodes_and_ids(found.iter().cloned());
-                host::complete(
-                    op,
-                    !found.is_empty(),
-                    &Record::new("providers").with("nodes", nodes).with("ids", ids).with("rounds", rounds).encode(),
-                );
+                let found: Vec<Contact> = lookup.providers.into_iter().map(|(node, id)| Contact::new(node, id)).collect();
+                let nodes: Vec<NodeIndex> = found.iter().map(|c| c.node).collect();
+                ctx.complete(op, Outcome::providers(&nodes).field("contacts", Value::Contacts(found)).rounds(rounds));
+            }
+            Goal::Join if closest.is_empty() => {
+                // Nobody answered (lost messages, a bootstrap node down):
+                // try again later, through every contact known by then.
+                if self.join_attempt < self.cfg.join_attempts {
+                    let wait = self.cfg.join_backoff * 2u32.saturating_pow(self.join_attempt - 1);
+                    ctx.log(Level::Info, &format!("join attempt {} failed; trying again in {wait:?}", self.join_attempt));
+                    ctx.set_timer(wait, JOIN_TIMER);
+                } else {
+                    ctx.log(Level::Warn, &format!("gave up joining after {} attempts", self.join_attempt));
+                }
             }
             Goal::Join => {
                 // Refresh every bucket farther away than the closest neighbour.
                 if let Some(nearest) = self.table.closest_bucket() {
                     for b in nearest + 1..self.cfg.bits as usize {
-                        let target = random_in_bucket(&self.id, b, host::random_u64);
-                        self.start_lookup(target, Seek::Nodes, Goal::Refresh);
+                        let target = self.table.random_in_bucket(b, || ctx.random_u64());
+                        self.start_lookup(ctx, target, Seek::Nodes, Goal::Refresh);
                     }
                 }
             }
@@ -247,236 +275,196 @@ impl Node {
         }
     }
 
-    /// Sends STORE (or ADD_PROVIDER) to the given nodes; completes `op`
-    /// when all have answered or timed out.
-    fn store_at(&mut self, op: Option<u64>, targets: &[(u32, Id)], key: &[u8], value: &[u8], kind: &str) {
+    /// Sends STORE (with `value`) or ADD_PROVIDER (without) to the given
+    /// nodes; completes `op` when all have answered or timed out.
+    fn store_at(&mut self, ctx: &mut Context, op: Option<OpId>, targets: &[Contact], key: &[u8], value: Option<&[u8]>) {
         if targets.is_empty() {
             if let Some(op) = op {
-                host::complete(op, false, &Record::new("error").with("reason", "no node to store at").encode());
+                ctx.complete(op, Outcome::error("no node to store at"));
             }
             return;
         }
         self.next_batch += 1;
         let batch = self.next_batch;
-        self.batches.insert(batch, StoreBatch { op, waiting: targets.len(), stored: 0, nodes: Vec::new() });
-        for (to, to_id) in targets {
-            let mut request = Record::new(kind).with("key", Value::Id(key.to_vec()));
-            if kind == "STORE" {
-                request = request.with("value", value.to_vec());
-            }
-            self.rpc(*to, to_id.clone(), Purpose::Store { batch }, request);
+        self.batches.insert(batch, StoreBatch { op, waiting: targets.len(), nodes: Vec::new() });
+        for to in targets {
+            let request = match value {
+                Some(value) => Record::new("STORE").with("key", Value::Id(key.to_vec())).with("value", value.to_vec()),
+                None => Record::new("ADD_PROVIDER").with("key", Value::Id(key.to_vec())),
+            };
+            self.rpc(ctx, to.clone(), Purpose::Store { batch }, request);
         }
     }
 
-    fn store_answered(&mut self, batch: u64, from: u32, ok: bool) {
+    fn store_answered(&mut self, ctx: &mut Context, batch: u64, from: NodeIndex, ok: bool) {
         let Some(b) = self.batches.get_mut(&batch) else { return };
         b.waiting -= 1;
         if ok {
-            b.stored += 1;
             b.nodes.push(from);
         }
         if b.waiting == 0 {
             let b = self.batches.remove(&batch).expect("present");
             if let Some(op) = b.op {
-                let result = Record::new("stored").with("nodes", Value::Nodes(b.nodes)).with("count", b.stored as u64);
-                host::complete(op, b.stored > 0, &result.encode());
+                ctx.complete(op, Outcome::stored(b.nodes.len() as u64).field("nodes", Value::Nodes(b.nodes)));
             }
         }
     }
 
     /// An RPC answered (`reply` is the answer) or timed out (`None`).
-    fn rpc_done(&mut self, rpc: u64, reply: Option<&Record>) {
+    fn rpc_done(&mut self, ctx: &mut Context, rpc: u64, reply: Option<&Record>) {
         let Some(call) = self.rpcs.remove(&rpc) else { return };
         if reply.is_some() {
-            host::cancel_timer(call.timer);
+            ctx.cancel(call.timeout);
         } else if !matches!(call.purpose, Purpose::EvictionPing { .. }) {
-            self.table.remove(call.to, &call.to_id);
+            self.table.failed(&call.to, self.cfg.max_failures);
         }
+        let to = call.to.node;
         match call.purpose {
             Purpose::EvictionPing { bucket } => match reply {
                 Some(_) => {
-                    host::log(Level::Debug, &format!("kept n{} in bucket {bucket}: it answered", call.to));
+                    ctx.log(Level::Debug, &format!("kept n{to} in bucket {bucket}: it answered"));
                     self.table.eviction_cancelled(bucket);
                 }
                 None => {
-                    host::log(Level::Debug, &format!("evicted n{} from bucket {bucket}: no answer", call.to));
-                    self.table.evict(bucket, call.to);
+                    ctx.log(Level::Debug, &format!("evicted n{to} from bucket {bucket}: no answer"));
+                    self.table.evict(bucket, to);
                 }
             },
-            Purpose::Store { batch } => self.store_answered(batch, call.to, reply.is_some_and(|r| r.kind == "STORED")),
+            Purpose::Store { batch } => self.store_answered(ctx, batch, to, reply.is_some_and(|r| r.kind == "STORED")),
             Purpose::Lookup { lookup } => {
+                let (k, retries) = (self.cfg.k, self.cfg.query_retries);
                 let Some(l) = self.lookups.get_mut(&lookup) else { return };
-                let Some(round) = l.finish_query(call.to, reply.is_some()) else { return };
+                let Some(round) = l.finish_query(to, reply.is_some(), retries) else { return };
                 let op = l.goal.op();
-                match reply {
-                    None => self.trace(op, || Record::new("timeout").with("from", Value::Node(call.to))),
+                // Steps are built only for traced operations.
+                let tracing = op.is_some() && self.cfg.trace;
+                let step = match reply {
+                    None => Some(Step::timeout(to)),
                     Some(r) => {
-                        let nodes = r.nodes("nodes").unwrap_or_default();
-                        let ids = r.ids("ids").unwrap_or_default();
-                        for (n, id) in nodes.iter().zip(ids) {
-                            if *n != self.index && id.len() == self.id.len() {
-                                l.add(*n, id.clone(), round + 1);
+                        let returned = r.contacts("contacts").unwrap_or_default();
+                        for c in returned {
+                            if c.node != self.me.node && c.id.len() == self.me.id.len() {
+                                l.add(c.clone(), round + 1);
                             }
                         }
                         if r.kind == "VALUE" {
                             l.value = r.bytes("value").map(<[u8]>::to_vec);
                         }
-                        if let (Some(p), Some(pids)) = (r.nodes("providers"), r.ids("provider_ids")) {
-                            for (n, id) in p.iter().zip(pids) {
-                                l.providers.insert(*n, id.clone());
-                            }
+                        for p in r.contacts("providers").unwrap_or_default() {
+                            l.providers.insert(p.node, p.id.clone());
                         }
-                        let head = l.head(self.cfg.k);
-                        self.trace(op, || {
-                            Record::new("answer")
-                                .with("round", u64::from(round))
-                                .with("from", Value::Node(call.to))
-                                .with("kind", r.kind.clone())
-                                .with("returned", Value::Nodes(nodes.to_vec()))
-                                .with("shortlist", Value::Nodes(head))
-                        });
+                        tracing.then(|| {
+                            let returned: Vec<NodeIndex> = returned.iter().map(|c| c.node).collect();
+                            Step::answer(u64::from(round), to, &r.kind, &returned, &l.head(k))
+                        })
                     }
+                };
+                if let (Some(op), Some(step)) = (op, step.filter(|_| tracing)) {
+                    ctx.trace(op, &step);
                 }
-                self.advance(lookup);
+                self.advance(ctx, lookup);
             }
         }
     }
 
-    fn handle_request(&mut self, from: u32, msg: &Record) {
+    fn handle(&mut self, ctx: &mut Context, from: NodeIndex, msg: &Record) {
         let rpc = msg.u64("rpc").unwrap_or(0);
-        let now = host::now();
+        let now = now(ctx);
         #[cfg(feature = "eclipse")]
-        if let Some(lie) = attack::answer(from, msg, self.cfg.k) {
-            self.reply(from, rpc, lie);
+        if let Some(lie) = self.attack.answer(from, msg, self.cfg.k) {
+            self.reply(ctx, from, rpc, lie);
             return;
         }
         match msg.kind.as_str() {
-            "PING" => self.reply(from, rpc, Record::new("PONG")),
+            "PING" => self.reply(ctx, from, rpc, Record::new("PONG")),
             "FIND_NODE" => {
                 let target = msg.id("target").unwrap_or_default();
-                let (nodes, ids) = nodes_and_ids(self.closest_contacts(target, Some(from)));
-                self.reply(from, rpc, Record::new("NODES").with("nodes", nodes).with("ids", ids));
+                self.reply(ctx, from, rpc, Record::new("NODES").with("contacts", self.closest(target, Some(from))));
             }
             "FIND_VALUE" => {
                 let key = msg.id("key").unwrap_or_default();
-                match self.values.get(key).filter(|v| v.expires > now) {
-                    Some(v) => self.reply(from, rpc, Record::new("VALUE").with("value", v.value.clone())),
-                    None => {
-                        let (nodes, ids) = nodes_and_ids(self.closest_contacts(key, Some(from)));
-                        self.reply(from, rpc, Record::new("NODES").with("nodes", nodes).with("ids", ids));
-                    }
-                }
+                let answer = match self.values.get(key).filter(|v| v.expires > now) {
+                    Some(v) => Record::new("VALUE").with("value", v.value.clone()),
+                    None => Record::new("NODES").with("contacts", self.closest(key, Some(from))),
+                };
+                self.reply(ctx, from, rpc, answer);
             }
             "STORE" => {
                 let key = msg.id("key").unwrap_or_default().to_vec();
                 let value = msg.bytes("value").unwrap_or_default().to_vec();
-                let expires = now + self.cfg.expire_ns;
                 let publisher = self.values.get(&key).is_some_and(|v| v.publisher);
-                self.values.insert(key, Stored { value, expires, publisher });
-                self.reply(from, rpc, Record::new("STORED"));
+                self.values.insert(key, Stored { value, expires: now + self.cfg.expire_ns, publisher });
+                self.reply(ctx, from, rpc, Record::new("STORED"));
             }
             "ADD_PROVIDER" => {
                 let key = msg.id("key").unwrap_or_default().to_vec();
                 let id = msg.id("id").unwrap_or_default().to_vec();
                 self.providers.entry(key).or_default().insert(from, (id, now + self.cfg.expire_ns));
-                self.reply(from, rpc, Record::new("STORED"));
+                self.reply(ctx, from, rpc, Record::new("STORED"));
             }
             "GET_PROVIDERS" => {
                 let key = msg.id("key").unwrap_or_default();
-                let known: Vec<(u32, Id)> = self
+                let known: Vec<Contact> = self
                     .providers
                     .get(key)
-                    .map(|p| p.iter().filter(|(_, (_, exp))| *exp > now).map(|(n, (id, _))| (*n, id.clone())).collect())
+                    .map(|p| p.iter().filter(|(_, (_, exp))| *exp > now).map(|(n, (id, _))| Contact::new(*n, id.clone())).collect())
                     .unwrap_or_default();
-                let (providers, provider_ids) = nodes_and_ids(known);
-                let (nodes, ids) = nodes_and_ids(self.closest_contacts(key, Some(from)));
-                let answer = Record::new("PROVIDERS")
-                    .with("providers", providers)
-                    .with("provider_ids", provider_ids)
-                    .with("nodes", nodes)
-                    .with("ids", ids);
-                self.reply(from, rpc, answer);
+                let answer =
+                    Record::new("PROVIDERS").with("providers", Value::Contacts(known)).with("contacts", self.closest(key, Some(from)));
+                self.reply(ctx, from, rpc, answer);
             }
-            "PONG" | "NODES" | "VALUE" | "STORED" | "PROVIDERS" => self.rpc_done(rpc, Some(msg)),
-            other => host::log(Level::Warn, &format!("unknown message kind {other:?} from n{from}")),
+            "PONG" | "NODES" | "VALUE" | "STORED" | "PROVIDERS" => self.rpc_done(ctx, rpc, Some(msg)),
+            other => ctx.log(Level::Warn, &format!("unknown message kind {other:?} from n{from}")),
         }
     }
 
-    fn refresh_stale_buckets(&mut self) {
-        let now = host::now();
+    /// Looks up the own id through the bootstrap contacts and whoever else
+    /// is known.
+    fn join(&mut self, ctx: &mut Context) {
+        self.join_attempt += 1;
+        for c in self.bootstrap.clone() {
+            self.heard(ctx, c);
+        }
+        let own = self.me.id.clone();
+        self.start_lookup(ctx, own, Seek::Nodes, Goal::Join);
+    }
+
+    fn refresh_stale_buckets(&mut self, ctx: &mut Context) {
+        let now = now(ctx);
         for b in 0..self.cfg.bits as usize {
             if !self.table.buckets()[b].is_empty() && now.saturating_sub(self.bucket_used[b]) >= self.cfg.refresh_ns {
-                let target = random_in_bucket(&self.id, b, host::random_u64);
-                self.start_lookup(target, Seek::Nodes, Goal::Refresh);
+                let target = self.table.random_in_bucket(b, || ctx.random_u64());
+                self.start_lookup(ctx, target, Seek::Nodes, Goal::Refresh);
             }
         }
     }
 
-    fn republish(&mut self) {
-        let now = host::now();
+    fn republish(&mut self, ctx: &mut Context) {
+        let now = now(ctx);
         self.values.retain(|_, v| v.expires > now);
         for p in self.providers.values_mut() {
             p.retain(|_, (_, exp)| *exp > now);
         }
         self.providers.retain(|_, p| !p.is_empty());
-        let mine: Vec<(Id, Vec<u8>)> = self.values.iter().filter(|(_, v)| v.publisher).map(|(k, v)| (k.clone(), v.value.clone())).collect();
+        let mine: Vec<(Vec<u8>, Vec<u8>)> =
+            self.values.iter().filter(|(_, v)| v.publisher).map(|(k, v)| (k.clone(), v.value.clone())).collect();
         for (key, value) in mine {
             if let Some(v) = self.values.get_mut(&key) {
                 v.expires = now + self.cfg.expire_ns;
             }
-            self.start_lookup(key, Seek::Nodes, Goal::Republish(value));
+            self.start_lookup(ctx, key, Seek::Nodes, Goal::Republish(value));
         }
-    }
-
-    fn state(&self) -> Record {
-        let mut buckets = Vec::new();
-        let mut contacts = Vec::new();
-        let mut ids = Vec::new();
-        let mut last_seen = Vec::new();
-        for (b, bucket) in self.table.buckets().iter().enumerate() {
-            for c in bucket {
-                buckets.push(b as u64);
-                contacts.push(c.index);
-                ids.push(c.id.clone());
-                last_seen.push(c.last_seen);
-            }
-        }
-        Record::new("kademlia-state")
-            .with("id", Value::Id(self.id.clone()))
-            .with("k", self.cfg.k as u64)
-            .with("bucket", Value::U64s(buckets))
-            .with("nodes", Value::Nodes(contacts))
-            .with("ids", Value::Ids(ids))
-            .with("last_seen", Value::U64s(last_seen))
-            .with("keys", Value::Ids(self.values.keys().cloned().collect()))
-            .with("provider_keys", Value::Ids(self.providers.keys().cloned().collect()))
     }
 }
 
-struct Kademlia;
-
-impl peer::Guest for Kademlia {
-    fn init(args: InitArgs) {
-        let config = Record::decode(&args.config).unwrap_or_default();
-        let ms = |name: &str, default: u64| config.u64(name).unwrap_or(default) * 1_000_000;
-        #[cfg(feature = "eclipse")]
-        attack::configure(&config, args.index);
-        let cfg = Config {
-            k: config.u64("k").unwrap_or(20).max(1) as usize,
-            alpha: config.u64("alpha").unwrap_or(3).max(1) as usize,
-            bits: config.u64("id_bits").map_or(args.id.len() as u32 * 8, |b| b as u32).clamp(1, args.id.len() as u32 * 8),
-            timeout_ns: ms("timeout_ms", 1000),
-            refresh_ns: ms("refresh_ms", 3_600_000),
-            republish_ns: ms("republish_ms", 3_600_000),
-            expire_ns: ms("expire_ms", 86_400_000),
-            trace: config.bool("trace").unwrap_or(true),
-        };
-        let mut node = Node {
-            index: args.index,
-            id: args.id.clone(),
-            table: RoutingTable::new(args.id.clone(), cfg.bits, cfg.k),
+impl Peer for Kademlia {
+    fn init(ctx: &mut Context, start: Start) -> Self {
+        let cfg = Config::read(&start.config, &start);
+        let me = Contact::new(start.index, start.id.clone());
+        let mut node = Kademlia {
+            table: RoutingTable::new(me.id.clone(), cfg.bits, cfg.k),
             bucket_used: vec![0; cfg.bits as usize],
-            cfg,
+            me,
             next_rpc: 0,
             rpcs: BTreeMap::new(),
             lookups: BTreeMap::new(),
@@ -485,109 +473,89 @@ impl peer::Guest for Kademlia {
             next_batch: 0,
             values: BTreeMap::new(),
             providers: BTreeMap::new(),
+            bootstrap: start.bootstrap.clone(),
+            join_attempt: 0,
+            #[cfg(feature = "eclipse")]
+            attack: attack::Attack::configure(&start.config, start.index),
+            cfg,
         };
-        host::set_timer(node.cfg.refresh_ns, REFRESH_TIMER);
-        host::set_timer(node.cfg.republish_ns, REPUBLISH_TIMER);
-        for c in &args.bootstrap {
-            node.heard(c.index, &c.id);
+        ctx.every(Duration::from_nanos(node.cfg.refresh_ns), REFRESH_TIMER);
+        ctx.every(node.cfg.republish, REPUBLISH_TIMER);
+        if !node.bootstrap.is_empty() {
+            node.join(ctx);
         }
-        if !args.bootstrap.is_empty() {
-            let own = node.id.clone();
-            node.start_lookup(own, Seek::Nodes, Goal::Join);
-        }
-        NODE.with(|n| *n.borrow_mut() = Some(node));
+        node
     }
 
-    fn on_message(from: u32, message: Vec<u8>) {
-        let Ok(msg) = Record::decode(&message) else {
-            host::log(Level::Warn, &format!("undecodable message from n{from}"));
+    fn on_message(&mut self, ctx: &mut Context, from: NodeIndex, message: Record) {
+        if let Some(id) = message.id("id") {
+            self.heard(ctx, Contact::new(from, id));
+        }
+        self.handle(ctx, from, &message);
+    }
+
+    fn on_timer(&mut self, ctx: &mut Context, tag: u64) {
+        match tag {
+            REFRESH_TIMER => self.refresh_stale_buckets(ctx),
+            REPUBLISH_TIMER => self.republish(ctx),
+            JOIN_TIMER => self.join(ctx),
+            rpc => self.rpc_done(ctx, rpc, None),
+        }
+    }
+
+    fn find_closest(&mut self, ctx: &mut Context, op: OpId, key: Vec<u8>) {
+        if self.key_fits(ctx, op, &key) {
+            self.start_lookup(ctx, key, Seek::Nodes, Goal::FindClosest(op));
+        }
+    }
+
+    fn put(&mut self, ctx: &mut Context, op: OpId, key: Vec<u8>, value: Vec<u8>) {
+        if self.key_fits(ctx, op, &key) {
+            let expires = now(ctx) + self.cfg.expire_ns;
+            self.values.insert(key.clone(), Stored { value: value.clone(), expires, publisher: true });
+            self.start_lookup(ctx, key, Seek::Nodes, Goal::Put(op, value));
+        }
+    }
+
+    fn get(&mut self, ctx: &mut Context, op: OpId, key: Vec<u8>) {
+        if !self.key_fits(ctx, op, &key) {
             return;
-        };
-        with_node(|node| {
-            if let Some(id) = msg.id("id") {
-                node.heard(from, id);
-            }
-            node.handle_request(from, &msg);
-        });
+        }
+        let now = now(ctx);
+        match self.values.get(&key).filter(|v| v.expires > now) {
+            Some(v) => ctx.complete(op, Outcome::value(v.value.clone()).rounds(0)),
+            None => self.start_lookup(ctx, key, Seek::Value, Goal::Get(op)),
+        }
     }
 
-    fn on_timer(tag: u64) {
-        with_node(|node| match tag {
-            REFRESH_TIMER => {
-                node.refresh_stale_buckets();
-                host::set_timer(node.cfg.refresh_ns, REFRESH_TIMER);
-            }
-            REPUBLISH_TIMER => {
-                node.republish();
-                host::set_timer(node.cfg.republish_ns, REPUBLISH_TIMER);
-            }
-            rpc => node.rpc_done(rpc, None),
-        });
+    fn announce(&mut self, ctx: &mut Context, op: OpId, key: Vec<u8>) {
+        if self.key_fits(ctx, op, &key) {
+            self.start_lookup(ctx, key, Seek::Nodes, Goal::Announce(op));
+        }
     }
 
-    fn on_request(op: u64, request: Vec<u8>) {
-        let kind = Record::decode(&request).map(|r| r.kind).unwrap_or_default();
-        host::complete(op, false, &Record::new("error").with("reason", format!("unknown request {kind:?}")).encode());
-    }
-}
-
-impl routing::Guest for Kademlia {
-    fn find_closest(op: u64, key: Vec<u8>) {
-        with_node(|node| {
-            if node.key_fits(op, &key) {
-                node.start_lookup(key, Seek::Nodes, Goal::FindClosest(op));
-            }
-        });
+    fn find_providers(&mut self, ctx: &mut Context, op: OpId, key: Vec<u8>) {
+        if self.key_fits(ctx, op, &key) {
+            self.start_lookup(ctx, key, Seek::Providers, Goal::FindProviders(op));
+        }
     }
 
-    fn put(op: u64, key: Vec<u8>, value: Vec<u8>) {
-        with_node(|node| {
-            if !node.key_fits(op, &key) {
-                return;
-            }
-            let expires = host::now() + node.cfg.expire_ns;
-            node.values.insert(key.clone(), Stored { value: value.clone(), expires, publisher: true });
-            node.start_lookup(key, Seek::Nodes, Goal::Put(op, value));
-        });
-    }
-
-    fn get(op: u64, key: Vec<u8>) {
-        with_node(|node| {
-            if !node.key_fits(op, &key) {
-                return;
-            }
-            let now = host::now();
-            if let Some(v) = node.values.get(&key).filter(|v| v.expires > now) {
-                host::complete(op, true, &Record::new("value").with("value", v.value.clone()).with("rounds", 0u64).encode());
-                return;
-            }
-            node.start_lookup(key, Seek::Value, Goal::Get(op));
-        });
+    fn inspect(&self, _ctx: &Context) -> State {
+        let entries = self.table.buckets().iter().enumerate().flat_map(|(b, bucket)| bucket.iter().map(move |e| (b as u32, e)));
+        let (mut ids, mut last_seen) = (Vec::new(), Vec::new());
+        for (_, e) in entries.clone() {
+            ids.push(e.contact.id.clone());
+            last_seen.push(e.last_seen);
+        }
+        State::new()
+            .routing_table(entries.map(|(b, e)| (b, e.contact.node)))
+            .field("id", Value::Id(self.me.id.clone()))
+            .field("k", self.cfg.k as u64)
+            .field("ids", Value::Ids(ids))
+            .field("last_seen", Value::U64s(last_seen))
+            .field("keys", Value::Ids(self.values.keys().cloned().collect()))
+            .field("provider_keys", Value::Ids(self.providers.keys().cloned().collect()))
     }
 }
 
-impl discovery::Guest for Kademlia {
-    fn announce(op: u64, key: Vec<u8>) {
-        with_node(|node| {
-            if node.key_fits(op, &key) {
-                node.start_lookup(key, Seek::Nodes, Goal::Announce(op));
-            }
-        });
-    }
-
-    fn find_providers(op: u64, key: Vec<u8>) {
-        with_node(|node| {
-            if node.key_fits(op, &key) {
-                node.start_lookup(key, Seek::Providers, Goal::FindProviders(op));
-            }
-        });
-    }
-}
-
-impl observable::Guest for Kademlia {
-    fn inspect() -> Vec<u8> {
-        with_node(|node| node.state().encode())
-    }
-}
-
-export!(Kademlia);
+peershare_sdk::export_peer!(Kademlia);

@@ -1,6 +1,6 @@
 //! Iterative, alpha-parallel lookups.
 
-use crate::id::{Id, cmp_distance};
+use peershare_sdk::{Contact, NodeIndex, OpId, id};
 use std::collections::BTreeMap;
 
 /// What a lookup looks for.
@@ -18,15 +18,15 @@ pub enum Seek {
 #[derive(Clone, Debug)]
 pub enum Goal {
     /// A `find-closest` operation.
-    FindClosest(u64),
+    FindClosest(OpId),
     /// A `put` operation: store the value at the k closest.
-    Put(u64, Vec<u8>),
+    Put(OpId, Vec<u8>),
     /// A `get` operation.
-    Get(u64),
+    Get(OpId),
     /// An `announce` operation: register as a provider at the k closest.
-    Announce(u64),
+    Announce(OpId),
     /// A `find-providers` operation.
-    FindProviders(u64),
+    FindProviders(OpId),
     /// Republishing a stored value (no operation to complete).
     Republish(Vec<u8>),
     /// Joining: the lookup of the node's own id.
@@ -37,7 +37,7 @@ pub enum Goal {
 
 impl Goal {
     /// The workload operation this lookup serves, if any.
-    pub fn op(&self) -> Option<u64> {
+    pub fn op(&self) -> Option<OpId> {
         match self {
             Goal::FindClosest(op) | Goal::Put(op, _) | Goal::Get(op) | Goal::Announce(op) | Goal::FindProviders(op) => Some(*op),
             _ => None,
@@ -55,17 +55,18 @@ pub enum State {
 
 #[derive(Clone, Debug)]
 pub struct Candidate {
-    pub index: u32,
-    pub id: Id,
+    pub contact: Contact,
     pub state: State,
     /// 1 for contacts from the routing table, n + 1 for contacts learned
     /// from a round-n answer.
     pub round: u32,
+    /// Queries sent to it so far.
+    pub attempts: u32,
 }
 
 /// One lookup in progress.
 pub struct Lookup {
-    pub target: Id,
+    pub target: Vec<u8>,
     pub seek: Seek,
     pub goal: Goal,
     /// Candidates sorted by distance to the target, closest first.
@@ -73,14 +74,13 @@ pub struct Lookup {
     pub in_flight: usize,
     pub queries: u64,
     pub value: Option<Vec<u8>>,
-    pub providers: BTreeMap<u32, Id>,
+    pub providers: BTreeMap<NodeIndex, Vec<u8>>,
 }
 
 /// What the lookup should do next.
 pub enum Next {
-    /// Query these candidates (indices into the shortlist are not stable;
-    /// these are node indices and their rounds).
-    Query(Vec<(u32, Id, u32)>),
+    /// Query these candidates (with the round each belongs to).
+    Query(Vec<(Contact, u32)>),
     /// Nothing to send now; answers are outstanding.
     Wait,
     /// Finished, with the reason.
@@ -88,30 +88,39 @@ pub enum Next {
 }
 
 impl Lookup {
-    pub fn new(target: Id, seek: Seek, goal: Goal, initial: Vec<(u32, Id)>) -> Self {
+    pub fn new(target: Vec<u8>, seek: Seek, goal: Goal, initial: Vec<Contact>) -> Self {
         let mut l = Lookup { target, seek, goal, shortlist: Vec::new(), in_flight: 0, queries: 0, value: None, providers: BTreeMap::new() };
-        for (index, id) in initial {
-            l.add(index, id, 1);
+        for contact in initial {
+            l.add(contact, 1);
         }
         l
     }
 
     /// Adds a candidate if it is new.
-    pub fn add(&mut self, index: u32, id: Id, round: u32) {
-        if self.shortlist.iter().any(|c| c.index == index) {
+    pub fn add(&mut self, contact: Contact, round: u32) {
+        if self.shortlist.iter().any(|c| c.contact.node == contact.node) {
             return;
         }
-        let pos = self.shortlist.partition_point(|c| cmp_distance(&self.target, &c.id, &id).then(c.index.cmp(&index)).is_lt());
-        self.shortlist.insert(pos, Candidate { index, id, state: State::NotAsked, round });
+        let pos = self.shortlist.partition_point(|c| {
+            id::cmp_xor_distance(&self.target, &c.contact.id, &contact.id).then(c.contact.node.cmp(&contact.node)).is_lt()
+        });
+        self.shortlist.insert(pos, Candidate { contact, state: State::NotAsked, round, attempts: 0 });
     }
 
-    /// Records the outcome of a query to `index`.
-    pub fn finish_query(&mut self, index: u32, answered: bool) -> Option<u32> {
-        let c = self.shortlist.iter_mut().find(|c| c.index == index)?;
+    /// Records the outcome of a query to `node`, and returns the round the
+    /// candidate belongs to. A query that timed out is asked again, up to
+    /// `retries` times, before the candidate counts as failed: on a lossy
+    /// network a live node among the k closest is otherwise left out.
+    pub fn finish_query(&mut self, node: NodeIndex, answered: bool, retries: u32) -> Option<u32> {
+        let c = self.shortlist.iter_mut().find(|c| c.contact.node == node)?;
         if c.state != State::Asked {
             return None;
         }
-        c.state = if answered { State::Answered } else { State::Failed };
+        c.state = match (answered, c.attempts > retries) {
+            (true, _) => State::Answered,
+            (false, false) => State::NotAsked,
+            (false, true) => State::Failed,
+        };
         self.in_flight -= 1;
         Some(c.round)
     }
@@ -136,7 +145,8 @@ impl Lookup {
                     all_answered = false;
                     if self.in_flight + to_ask.len() < alpha {
                         c.state = State::Asked;
-                        to_ask.push((c.index, c.id.clone(), c.round));
+                        c.attempts += 1;
+                        to_ask.push((c.contact.clone(), c.round));
                     }
                 }
                 State::Failed => unreachable!("filtered out"),
@@ -158,8 +168,8 @@ impl Lookup {
     }
 
     /// The k closest candidates that answered, closest first.
-    pub fn closest_answered(&self, k: usize) -> Vec<(u32, Id)> {
-        self.shortlist.iter().filter(|c| c.state == State::Answered).take(k).map(|c| (c.index, c.id.clone())).collect()
+    pub fn closest_answered(&self, k: usize) -> Vec<Contact> {
+        self.shortlist.iter().filter(|c| c.state == State::Answered).take(k).map(|c| c.contact.clone()).collect()
     }
 
     /// The deepest round among the answered candidates (hops).
@@ -168,7 +178,7 @@ impl Lookup {
     }
 
     /// The first `n` candidates' node indices (the shortlist's head).
-    pub fn head(&self, n: usize) -> Vec<u32> {
-        self.shortlist.iter().filter(|c| c.state != State::Failed).take(n).map(|c| c.index).collect()
+    pub fn head(&self, n: usize) -> Vec<NodeIndex> {
+        self.shortlist.iter().filter(|c| c.state != State::Failed).take(n).map(|c| c.contact.node).collect()
     }
 }

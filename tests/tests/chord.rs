@@ -1,0 +1,161 @@
+//! Chord against global knowledge: after stabilisation every lookup names
+//! the key's true successor, the ring's pointers are the true ones, stored
+//! values are found, and lookup paths are about (1/2) log2 N hops long (the
+//! paper's Figure 10).
+
+use peershare::correctness::ring_successor;
+use peershare::prelude::*;
+use peershare_e2e::kademlia::key;
+
+/// `n` Chord nodes joining 10 ms apart through node 0, and the time by
+/// which the ring has settled (joins, then 15 s of stabilisation).
+fn network(n: usize, seed: u64, config: Record) -> (SimulationBuilder, SimTime) {
+    (peershare_e2e::joining_network("chord", "ring", n, seed, config), SimTime(n as u64 * 10_000_000) + SimDuration::from_secs(15))
+}
+
+/// A settled ring of `n` nodes that then looks up `count` random keys, one
+/// every 20 ms from nodes spread over the ring.
+fn lookup_run(n: usize, count: u64, config: Record) -> Simulation {
+    let (mut b, settled) = network(n, 11, config.with("trace", false));
+    for i in 0..count {
+        b = b.operation(
+            settled + SimDuration::from_millis(20 * i),
+            ((i * 7919) % n as u64) as NodeIndex,
+            Operation::Lookup { key: key(11, i, 20) },
+        );
+    }
+    let mut sim = b.build().unwrap();
+    sim.run_until(settled + SimDuration::from_millis(20 * count) + SimDuration::from_secs(10)).unwrap();
+    sim
+}
+
+fn ids(sim: &Simulation) -> Vec<Vec<u8>> {
+    (0..sim.node_count() as NodeIndex).map(|n| sim.node_id(n).unwrap().to_vec()).collect()
+}
+
+/// Mean hops of the lookups, from their results' `rounds`.
+fn mean_hops(sim: &Simulation) -> f64 {
+    let hops: Vec<u64> = sim
+        .operations()
+        .iter()
+        .filter_map(|o| o.outcome.as_ref())
+        .map(|o| Record::decode(&o.result).unwrap().u64("rounds").unwrap())
+        .collect();
+    hops.iter().sum::<u64>() as f64 / hops.len() as f64
+}
+
+#[test]
+fn every_lookup_names_the_true_successor_iterative_and_recursive() {
+    for (mode, n) in [("iterative", 1000), ("recursive", 300)] {
+        let sim = lookup_run(n, 500, Record::new("config").with("mode", mode));
+        let s = sim.summary();
+        let lookups = &s.operations["lookup"];
+        let c = s.correctness.as_ref().expect("lookups are judged");
+        println!(
+            "{mode}: {} of {} lookups succeeded, {} of {} correct, mean {:.2} hops",
+            lookups.succeeded,
+            lookups.issued,
+            c.lookups_correct,
+            c.lookups_checked,
+            mean_hops(&sim)
+        );
+        assert_eq!((lookups.issued, lookups.succeeded), (500, 500), "{mode}");
+        assert_eq!(c.ring_lookups, 500, "{mode}: judged as a ring DHT");
+        assert_eq!(c.lookups_correct, 500, "{mode}: every answer is the key's true successor");
+    }
+}
+
+#[test]
+fn the_ring_settles_into_the_true_successors_predecessors_and_fingers() {
+    let n = 300;
+    let (b, settled) = network(n, 3, Record::new("config"));
+    let mut sim = b.build().unwrap();
+    sim.run_until(settled).unwrap();
+    let ids = ids(&sim);
+    let bits = sim.id_bits();
+    let everyone = |_| true;
+    let mut fingers_checked = 0;
+    for node in 0..n as NodeIndex {
+        let state = sim.inspect_node(node).unwrap();
+        let me = &ids[node as usize];
+        // The next node clockwise: the successor of me + 1.
+        let next = ring_successor(&ids, &peershare_wire::id::add_pow2(me, 0, bits), bits, everyone).unwrap();
+        let successors = state.nodes("successors").unwrap();
+        assert_eq!(successors[0], next, "node {node}: successor");
+        let mut expected = vec![next];
+        while expected.len() < successors.len() {
+            let last = &ids[*expected.last().unwrap() as usize];
+            expected.push(ring_successor(&ids, &peershare_wire::id::add_pow2(last, 0, bits), bits, everyone).unwrap());
+        }
+        assert_eq!(successors, expected.as_slice(), "node {node}: successor list");
+        assert!(successors.len() >= 8, "node {node}: r = log2 N entries, got {}", successors.len());
+        assert_eq!(sim.inspect_node(next).unwrap().node("predecessor"), Some(node), "node {next}: predecessor");
+        let (index, fingers) = (state.u64s("finger_index").unwrap(), state.nodes("fingers").unwrap());
+        for (&i, &f) in index.iter().zip(fingers) {
+            let start = peershare_wire::id::add_pow2(me, i as u32, bits);
+            assert_eq!(f, ring_successor(&ids, &start, bits, everyone).unwrap(), "node {node}: finger {i}");
+            fingers_checked += 1;
+        }
+        assert!(fingers.len() >= 5, "node {node}: {} distinct fingers", fingers.len());
+    }
+    println!("{fingers_checked} distinct fingers checked over {n} nodes");
+}
+
+#[test]
+fn values_put_are_found_from_anywhere_and_providers_too() {
+    let n = 200;
+    let (mut b, settled) = network(n, 5, Record::new("config"));
+    for i in 0..40u64 {
+        let k = key(5, i, 20);
+        let at = settled + SimDuration::from_millis(50 * i);
+        b = b.operation(at, (i * 13 % n as u64) as NodeIndex, Operation::Put { key: k.clone(), value: format!("value {i}").into_bytes() });
+        b = b.operation(at + SimDuration::from_secs(5), (i * 29 % n as u64) as NodeIndex, Operation::Get { key: k.clone() });
+        b = b.operation(at, (i * 31 % n as u64) as NodeIndex, Operation::Announce { key: k.clone() });
+        b = b.operation(at + SimDuration::from_secs(5), (i * 37 % n as u64) as NodeIndex, Operation::FindProviders { key: k });
+    }
+    let mut sim = b.build().unwrap();
+    sim.run_until(settled + SimDuration::from_secs(15)).unwrap();
+    let c = sim.summary().correctness.unwrap();
+    assert_eq!((c.gets_after_put, c.gets_after_put_correct), (40, 40));
+    for rec in sim.operations() {
+        let Operation::FindProviders { key: k } = &rec.operation else { continue };
+        let i = (0..40u64).find(|&i| key(5, i, 20) == *k).unwrap();
+        let result = Record::decode(&rec.outcome.as_ref().unwrap().result).unwrap();
+        assert_eq!(result.nodes("nodes"), Some(&[(i * 31 % n as u64) as NodeIndex][..]), "providers of key {i}");
+    }
+    // Each value lives at its key's successor and the next two nodes.
+    let ids = ids(&sim);
+    let k = key(5, 0, 20);
+    let holders: Vec<NodeIndex> = (0..n as NodeIndex).filter(|&m| sim.inspect_node(m).unwrap().ids("keys").unwrap().contains(&k)).collect();
+    let owner = ring_successor(&ids, &k, sim.id_bits(), |_| true).unwrap();
+    assert!(holders.contains(&owner) && holders.len() == 3, "key 0 at {holders:?}, owner {owner}");
+}
+
+#[test]
+fn lookup_paths_are_about_half_log2_n_hops() {
+    for n in [100usize, 1000] {
+        // Fingers only, as in the paper; a hop is a node asked (the last
+        // one names the successor).
+        let sim = lookup_run(n, 300, Record::new("config").with("route_by_successors", false));
+        let hops = mean_hops(&sim);
+        let expected = 0.5 * (n as f64).log2();
+        println!("N = {n}: mean path {hops:.2} hops by fingers, (1/2) log2 N = {expected:.2}");
+        // The paper's Figure 10 shows the mean within a few percent of
+        // (1/2) log2 N; 300 random lookups have a standard error of about
+        // 0.1 hop, so 10% is several standard errors wide.
+        assert!((hops - expected).abs() <= 0.1 * expected, "N = {n}: {hops:.2} hops against {expected:.2}");
+        assert_eq!(sim.summary().correctness.unwrap().lookups_correct, 300, "N = {n}");
+    }
+}
+
+#[test]
+fn the_example_ring_answers_every_lookup_and_get_correctly() {
+    let sim = peershare_e2e::run(&peershare_e2e::example("chord.toml"));
+    let s = sim.summary();
+    let c = s.correctness.as_ref().unwrap();
+    println!("chord.toml: {c:?}");
+    let issued = s.operations["lookup"].issued;
+    assert!(issued > 1800, "about 100 a second for 20 s: {issued}");
+    assert_eq!((c.lookups_checked, c.lookups_correct), (issued, issued), "every lookup succeeds with the true successor");
+    assert_eq!((c.gets_after_put, c.gets_after_put_correct), (15, 15));
+}
