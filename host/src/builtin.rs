@@ -17,6 +17,7 @@ builtins! {
     "kademlia" => "peershare_kademlia.wasm",
     "kademlia-eclipse" => "peershare_kademlia_eclipse.wasm",
     "template" => "student_peer.wasm",
+    "tracker" => "peershare_tracker.wasm",
 }
 
 /// The folder holding the WebAssembly files the build script produced,

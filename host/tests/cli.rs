@@ -65,7 +65,7 @@ fn demo_runs_and_explains() {
 #[test]
 fn every_example_scenario_passes_check() {
     let examples = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../examples");
-    for name in ["flood.toml", "gossip.toml", "regions.toml", "kademlia.toml", "chord.toml", "file-sharing.toml"] {
+    for name in ["flood.toml", "gossip.toml", "regions.toml", "kademlia.toml", "chord.toml", "tracker.toml", "file-sharing.toml"] {
         let out = peershare().arg("check").arg(examples.join(name)).output().unwrap();
         let text = String::from_utf8_lossy(&out.stdout);
         assert!(out.status.success(), "{name}: {}", String::from_utf8_lossy(&out.stderr));

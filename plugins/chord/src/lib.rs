@@ -608,7 +608,8 @@ impl Chord {
         }
         let (me, bits) = (self.ring.me.id.clone(), self.ring.bits());
         // The newcomer now owns the keys between the old predecessor and
-        // itself: hand them over (this node keeps its copies as a replica).
+        // itself: hand them over (this node keeps its copies as a replica,
+        // if keys have replicas).
         let old = self.ring.predecessor.as_ref().map(|p| p.id.clone());
         let theirs = |k: &[u8]| match &old {
             Some(old) => id::in_ring_interval(k, old, &from.id, bits),
@@ -616,6 +617,11 @@ impl Chord {
         };
         if let Some(handover) = self.bundle(theirs) {
             self.send(ctx, from.node, handover);
+            if self.cfg.replicas < 2 {
+                // One copy per key: it lives at the key's successor alone.
+                self.values.retain(|k, _| !theirs(k));
+                self.providers.retain(|k, _| !theirs(k));
+            }
         }
         self.ring.predecessor = Some(from);
     }
