@@ -18,6 +18,7 @@ builtins! {
     "kademlia-eclipse" => "peershare_kademlia_eclipse.wasm",
     "template" => "student_peer.wasm",
     "tracker" => "peershare_tracker.wasm",
+    "gnutella" => "peershare_gnutella.wasm",
 }
 
 /// The folder holding the WebAssembly files the build script produced,

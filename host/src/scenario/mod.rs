@@ -21,7 +21,7 @@
 //! plugin = "flood"          # a built-in plugin, or a path to a .wasm file
 //! upload = "10Mbps"         # default "unlimited"
 //! download = "50Mbps"
-//! bootstrap = { strategy = "random", count = 4 }   # none | first | random | previous
+//! bootstrap = { strategy = "random", count = 4 }   # none | first | random | previous | regular (`degree`)
 //! join_interval = "10ms"    # delay between consecutive node starts
 //! fuel_per_event = 500000000
 //! memory_limit = "64MiB"
@@ -214,8 +214,7 @@ struct GroupSection {
     upload: Bandwidth,
     #[serde(default)]
     download: Bandwidth,
-    #[serde(default)]
-    bootstrap: Bootstrap,
+    bootstrap: Option<Spanned<Bootstrap>>,
     #[serde(default)]
     start: Option<SimDuration>,
     #[serde(default)]
@@ -394,6 +393,12 @@ impl Scenario {
             }
             if let Some(mem) = &g.memory_limit {
                 parse_bytes(mem.get_ref()).map_err(|m| self.invalid(mem.span().start, format!("groups[{i}].memory_limit"), m))?;
+            }
+            if let Some(bootstrap) = &g.bootstrap {
+                bootstrap
+                    .get_ref()
+                    .check(g.count)
+                    .map_err(|m| self.invalid(bootstrap.span().start, format!("groups[{i}].bootstrap"), m))?;
             }
             if let Some(cost) = &g.cpu_ns_per_fuel
                 && !(cost.get_ref().is_finite() && *cost.get_ref() >= 0.0)
@@ -621,7 +626,9 @@ impl Scenario {
             spec.start = SimTime::ZERO + g.start.unwrap_or_default();
             spec.join_interval = g.join_interval.unwrap_or_default();
             spec.cpu_ns_per_fuel = g.cpu_ns_per_fuel.as_ref().map(|c| *c.get_ref());
-            spec.bootstrap = g.bootstrap.clone();
+            if let Some(bootstrap) = &g.bootstrap {
+                spec.bootstrap = bootstrap.get_ref().clone();
+            }
             b = b.group(spec);
         }
         // Links: matrix by region, then explicit overrides.
@@ -896,6 +903,15 @@ mod tests {
         assert!(e.contains("limits.handler_calls_per_second") && e.contains("at least 1"), "{e}");
         let e = parse(&format!("{GOOD}[limits]\nbogus = 1\n")).unwrap_err().to_string();
         assert!(e.contains("bogus"), "{e}");
+    }
+
+    #[test]
+    fn an_impossible_regular_overlay_names_its_line() {
+        let text = "duration = \"5s\"\n[[groups]]\nname = \"a\"\ncount = 5\nplugin = \"flood\"\nbootstrap = { strategy = \"regular\", degree = 3 }\n";
+        let e = parse(text).unwrap_err().to_string();
+        assert!(e.contains("line 6, field `groups[0].bootstrap`") && e.contains("must be even"), "{e}");
+        let ok = text.replace("count = 5", "count = 6");
+        assert_eq!(parse(&ok).unwrap().node_count(), 6);
     }
 
     #[test]

@@ -5,9 +5,11 @@
 //! Build one with [`SimulationBuilder`], or from a scenario file with
 //! [`crate::scenario::Scenario`].
 
+mod bootstrap;
 mod faults;
 mod snapshot;
 
+pub use bootstrap::Bootstrap;
 use faults::FaultEvent;
 
 use crate::NodeIndex;
@@ -18,9 +20,9 @@ use crate::events::{DropReason, Event, EventLog, FaultAction, Handling, MessageI
 use crate::fault::{Fault, FaultId};
 use crate::limits::CallRate;
 use crate::network::{Bandwidth, LinkModel, Network, Transit};
-use crate::node::{CallCost, Contact, CrashReason, Effect, InitArgs, Input, NodeContext, OpId, Operation, Peer, PeerRuntime};
+use crate::node::{CallCost, CrashReason, Effect, InitArgs, Input, NodeContext, OpId, Operation, Peer, PeerRuntime};
 use crate::queue::EventQueue;
-use crate::rng::{SeedTree, SimRng, Stream, below};
+use crate::rng::{SeedTree, SimRng, Stream};
 use crate::summary::{LatencyStats, Metrics, OperationStats, Summary};
 use crate::time::{SimDuration, SimTime};
 use crate::wasm::Plugin;
@@ -56,28 +58,6 @@ impl std::fmt::Debug for PeerSource {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(f, "PeerSource({})", self.describe())
     }
-}
-
-/// Which contacts a node is given to join the network. In scenario files:
-/// `bootstrap = { strategy = "random", count = 3 }`.
-#[derive(Clone, Debug, PartialEq, Eq, Default, serde::Deserialize)]
-#[serde(tag = "strategy", rename_all = "kebab-case", deny_unknown_fields)]
-pub enum Bootstrap {
-    /// None.
-    None,
-    /// Node 0 (node 0 itself gets none).
-    #[default]
-    First,
-    /// `count` distinct random other nodes, drawn from the topology stream.
-    Random {
-        /// How many.
-        count: usize,
-    },
-    /// The `count` nodes before it in index order, wrapping around (a ring).
-    Previous {
-        /// How many.
-        count: usize,
-    },
 }
 
 /// A group of nodes that share a peer implementation, a configuration and
@@ -280,13 +260,15 @@ impl SimulationBuilder {
         let mut queue = EventQueue::default();
         let mut starts = Vec::with_capacity(total);
         for (g, group) in self.groups.iter().enumerate() {
+            group.bootstrap.check(group.count).map_err(|m| SimError::Setup(format!("group {:?}, bootstrap: {m}", group.name)))?;
+            let mut bootstraps = bootstrap::group_contacts(&group.bootstrap, nodes.len(), group.count, &ids, &mut topology).into_iter();
             for j in 0..group.count {
                 let index = network.add_node(g, group.uplink, group.downlink);
                 let ctx = NodeContext::with_limits(index, seeds.stream(Stream::Node(index)), limits.clone());
                 let runtime = make_runtime(&group.peer, index, ctx, seeds.stream(Stream::NodeWasi(index))).map_err(|message| {
                     SimError::Instantiate { node: index, group: group.name.clone(), plugin: group.peer.describe(), message }
                 })?;
-                let bootstrap = bootstrap_contacts(&group.bootstrap, index, total, &ids, &mut topology);
+                let bootstrap = bootstraps.next().expect("one list per node");
                 starts.push(InitArgs {
                     index,
                     id: ids[index as usize].clone(),
@@ -398,27 +380,6 @@ fn draw_ids(seeds: &SeedTree, total: usize, bits: u32) -> Vec<Vec<u8>> {
         }
     }
     ids
-}
-
-fn bootstrap_contacts(strategy: &Bootstrap, index: NodeIndex, total: usize, ids: &[Vec<u8>], rng: &mut crate::rng::SimRng) -> Vec<Contact> {
-    let contact = |i: usize| Contact { index: i as NodeIndex, id: ids[i].clone() };
-    match *strategy {
-        Bootstrap::None => Vec::new(),
-        Bootstrap::First if index == 0 => Vec::new(),
-        Bootstrap::First => vec![contact(0)],
-        Bootstrap::Random { count } => {
-            let want = count.min(total - 1);
-            let mut chosen = Vec::with_capacity(want);
-            while chosen.len() < want {
-                let c = below(rng, total as u64) as usize;
-                if c != index as usize && !chosen.contains(&c) {
-                    chosen.push(c);
-                }
-            }
-            chosen.into_iter().map(contact).collect()
-        }
-        Bootstrap::Previous { count } => (1..=count.min(total - 1)).map(|k| contact((index as usize + total - k) % total)).collect(),
-    }
 }
 
 /// A message in the network.
