@@ -19,6 +19,7 @@ builtins! {
     "template" => "student_peer.wasm",
     "tracker" => "peershare_tracker.wasm",
     "gnutella" => "peershare_gnutella.wasm",
+    "cyclon" => "peershare_cyclon.wasm",
 }
 
 /// The folder holding the WebAssembly files the build script produced,
