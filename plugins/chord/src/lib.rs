@@ -326,14 +326,22 @@ impl Chord {
 
     /// A hop did not answer: ask it again, or avoid it and ask the hop
     /// before it (or route from here) for another way.
-    fn hop_timed_out(&mut self, ctx: &mut Context, id: u64, to: Contact) {
+    /// A hop went unanswered, or was `refused` by a node outside the ring:
+    /// ask it again (not if it refused), or else step back and avoid it.
+    fn hop_timed_out(&mut self, ctx: &mut Context, id: u64, to: Contact, refused: bool) {
         let gone = self.failed(to.node);
         let retries = self.cfg.query_retries;
         let Some(l) = self.lookups.get_mut(&id) else { return };
         let op = l.goal.op();
-        self.trace(ctx, op, || Step::timeout(to.node));
+        self.trace(ctx, op, || {
+            if refused {
+                Step::Custom(Record::new("refused").with("from", Value::Node(to.node)).with("why", "not in the ring"))
+            } else {
+                Step::timeout(to.node)
+            }
+        });
         let Some(l) = self.lookups.get_mut(&id) else { return };
-        if l.attempts <= retries && !gone {
+        if !refused && l.attempts <= retries && !gone {
             return self.ask(ctx, id, to);
         }
         l.avoid.insert(to.node);
@@ -668,16 +676,19 @@ impl Chord {
 
     fn rpc_done(&mut self, ctx: &mut Context, rpc: u64, answer: Option<&Record>) {
         let Some(call) = self.rpcs.remove(&rpc) else { return };
-        match answer {
-            Some(_) => ctx.cancel(call.timeout),
-            None if !matches!(call.purpose, Purpose::Hop { .. }) => {
-                self.failed(call.to.node);
-            }
-            None => {}
+        if answer.is_some() {
+            ctx.cancel(call.timeout);
+        }
+        // A node outside the ring answered that it cannot answer: as good
+        // as silence, but known at once.
+        let refused = answer.is_some_and(|r| r.kind == "NOT_JOINED");
+        let answer = answer.filter(|_| !refused);
+        if answer.is_none() && !matches!(call.purpose, Purpose::Hop { .. }) {
+            self.failed(call.to.node);
         }
         match (call.purpose, answer) {
             (Purpose::Hop { lookup }, Some(r)) => self.hop_answered(ctx, lookup, &call.to, r),
-            (Purpose::Hop { lookup }, None) => self.hop_timed_out(ctx, lookup, call.to),
+            (Purpose::Hop { lookup }, None) => self.hop_timed_out(ctx, lookup, call.to, refused),
             (Purpose::Stabilize, Some(r)) => self.stabilize_answered(ctx, call.to, r),
             (Purpose::Stabilize | Purpose::CheckPredecessor, _) => {}
             (Purpose::AtSuccessor { key, then, rest, hops }, answer) => self.successor_answered(ctx, key, then, rest, hops, answer),
@@ -764,6 +775,16 @@ impl Chord {
     }
 
     fn handle(&mut self, ctx: &mut Context, from: Contact, msg: &Record) {
+        // A node that is not in the ring (joining, or back from a crash
+        // and joining again) knows nothing of it: it would claim every key.
+        // It refuses at once, so the asker goes elsewhere without a timeout.
+        if !self.joined && RING_REQUESTS.contains(&msg.kind.as_str()) {
+            return self.reply(ctx, from.node, msg, Record::new("NOT_JOINED"));
+        }
+        if !self.joined && matches!(msg.kind.as_str(), "ROUTE" | "NOTIFY") {
+            // The origin of a recursive lookup times out and retries.
+            return;
+        }
         match msg.kind.as_str() {
             "FIND_SUCCESSOR" => {
                 let key = msg.id("key").unwrap_or_default();
@@ -802,13 +823,17 @@ impl Chord {
                 self.reply(ctx, from.node, msg, Record::new("PROVIDERS").with("providers", Value::Contacts(found)));
             }
             "REPLICATE" => self.take_replicas(msg),
-            "SUCCESSOR" | "CLOSER" | "PREDECESSOR" | "PONG" | "STORED" | "VALUE" | "NOT_FOUND" | "PROVIDERS" => {
+            "SUCCESSOR" | "CLOSER" | "PREDECESSOR" | "PONG" | "STORED" | "VALUE" | "NOT_FOUND" | "PROVIDERS" | "NOT_JOINED" => {
                 self.rpc_done(ctx, msg.u64("rpc").unwrap_or(0), Some(msg))
             }
             other => ctx.log(Level::Warn, &format!("unknown message kind {other:?} from n{}", from.node)),
         }
     }
 }
+
+/// Requests only a node in the ring can answer; a node outside it answers
+/// NOT_JOINED.
+const RING_REQUESTS: [&str; 6] = ["FIND_SUCCESSOR", "GET_PREDECESSOR", "STORE", "ADD_PROVIDER", "GET", "GET_PROVIDERS"];
 
 /// A trace step saying which entry of its tables a hop chose, and why.
 fn route_step(hop: u64, at: NodeIndex, chose: Option<NodeIndex>, entry: &str, why: &str) -> Step {
@@ -954,3 +979,44 @@ impl Peer for Chord {
 }
 
 peershare_sdk::export_peer!(Chord);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use peershare_sdk::testing::Harness;
+
+    fn find_successor(key: u8) -> Record {
+        Record::new("FIND_SUCCESSOR").with("key", Value::Id(vec![key; 20])).with("rpc", 7u64).with("id", Value::Id(vec![9; 20]))
+    }
+
+    #[test]
+    fn a_node_outside_the_ring_refuses_to_route_instead_of_claiming_every_key() {
+        let mut joining = Harness::<Chord>::start(5, Record::new("config"), &[Contact::new(0, vec![0; 20])]);
+        joining.sent();
+        joining.deliver(9, find_successor(3));
+        let sent = joining.sent();
+        assert_eq!(sent.iter().map(|(n, r)| (*n, r.kind.as_str(), r.u64("rpc"))).collect::<Vec<_>>(), vec![(9, "NOT_JOINED", Some(7))]);
+    }
+
+    #[test]
+    fn a_lone_first_node_owns_the_whole_ring_and_says_so() {
+        let mut first = Harness::<Chord>::start(0, Record::new("config"), &[]);
+        first.sent();
+        first.deliver(9, find_successor(3));
+        let sent = first.sent();
+        assert_eq!(sent[0].1.kind, "SUCCESSOR");
+    }
+
+    #[test]
+    fn a_refused_hop_is_not_asked_again() {
+        let mut joining = Harness::<Chord>::start(5, Record::new("config"), &[Contact::new(0, vec![0; 20])]);
+        let join = joining.sent();
+        assert_eq!((join[0].0, join[0].1.kind.as_str()), (0, "FIND_SUCCESSOR"));
+        let rpc = join[0].1.u64("rpc").unwrap();
+        joining.deliver(0, Record::new("NOT_JOINED").with("rpc", rpc).with("id", Value::Id(vec![0; 20])));
+        assert!(
+            joining.sent().iter().all(|(n, r)| !(*n == 0 && r.kind == "FIND_SUCCESSOR")),
+            "the refusing bootstrap is not asked again at once"
+        );
+    }
+}

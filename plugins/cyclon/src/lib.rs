@@ -259,8 +259,7 @@ impl Peer for Cyclon {
     }
 
     fn announce(&mut self, ctx: &mut Context, op: OpId, key: Vec<u8>) {
-        self.search.provide(key);
-        ctx.complete(op, Outcome::stored(1));
+        self.search.announce(ctx, op, key);
     }
 
     fn find_providers(&mut self, ctx: &mut Context, op: OpId, key: Vec<u8>) {

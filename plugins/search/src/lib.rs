@@ -166,6 +166,14 @@ impl Search {
         self.provided.insert(key);
     }
 
+    /// The `announce` operation `op` of an unstructured network: from now
+    /// on this node answers searches for `key` (nothing is published), and
+    /// the operation completes at once.
+    pub fn announce(&mut self, ctx: &mut Context, op: OpId, key: Vec<u8>) {
+        self.provide(key);
+        ctx.complete(op, Outcome::stored(1));
+    }
+
     /// Whether this node provides `key`.
     pub fn provides(&self, key: &[u8]) -> bool {
         self.provided.contains(key)
@@ -380,8 +388,7 @@ mod tests {
             assert!(self.search.on_timer(ctx, tag));
         }
         fn announce(&mut self, ctx: &mut Context, op: OpId, key: Vec<u8>) {
-            self.search.provide(key);
-            ctx.complete(op, Outcome::stored(1));
+            self.search.announce(ctx, op, key);
         }
         fn find_providers(&mut self, ctx: &mut Context, op: OpId, key: Vec<u8>) {
             let neighbours = self.neighbours.clone();
