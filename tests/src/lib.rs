@@ -43,3 +43,11 @@ pub fn joining_network(plugin: &str, group: &str, n: usize, seed: u64, config: R
         loss: 0.0,
     })
 }
+
+/// Every node's `neighbours` as it reports them now (empty for a node that
+/// is down or reports none), by node index.
+pub fn neighbour_lists(sim: &mut Simulation) -> Vec<Vec<NodeIndex>> {
+    (0..sim.node_count() as NodeIndex)
+        .map(|i| sim.inspect_node(i).and_then(|s| s.nodes("neighbours").map(<[_]>::to_vec)).unwrap_or_default())
+        .collect()
+}

@@ -6,6 +6,7 @@ use peershare::correctness::Liveness;
 use peershare::fault::{Churn, SessionDistribution};
 use peershare::prelude::*;
 use peershare_e2e::kademlia::key;
+use peershare_e2e::neighbour_lists;
 use std::collections::{BTreeMap, BTreeSet};
 
 const N: usize = 500;
@@ -13,13 +14,6 @@ const VIEW: usize = 20;
 
 fn at(s: f64) -> SimTime {
     SimTime::ZERO + SimDuration::from_secs_f64(s)
-}
-
-/// Everyone's view at this moment (empty for a node that is down).
-fn views(sim: &mut Simulation) -> Vec<Vec<NodeIndex>> {
-    (0..sim.node_count() as NodeIndex)
-        .map(|i| sim.inspect_node(i).and_then(|s| s.nodes("neighbours").map(<[_]>::to_vec)).unwrap_or_default())
-        .collect()
 }
 
 /// Nodes reachable from `from` over view entries among `live` nodes,
@@ -88,7 +82,7 @@ fn views_stay_connected_and_balanced_through_churn() {
         (0..N as NodeIndex).filter(|&i| live.up_at(i, t)).collect()
     };
     let live = live_set(&sim, at(85.0));
-    let during = views(&mut sim);
+    let during = neighbour_lists(&mut sim);
     let entries: usize = live.iter().map(|&v| during[v as usize].len()).sum();
     let dead: usize = live.iter().map(|&v| during[v as usize].iter().filter(|u| !live.contains(u)).count()).sum();
     let down_fraction = 1.0 - live.len() as f64 / N as f64;
@@ -122,7 +116,7 @@ fn views_stay_connected_and_balanced_through_churn() {
     sim.run_until(at(120.0)).unwrap();
     let live = live_set(&sim, at(120.0));
     assert_eq!(live.len(), N);
-    let after = views(&mut sim);
+    let after = neighbour_lists(&mut sim);
     for (v, view) in after.iter().enumerate() {
         assert!(view.len() >= VIEW / 2, "n{v}'s view has only {} entries", view.len());
         assert!(!view.contains(&(v as NodeIndex)) && view.iter().collect::<BTreeSet<_>>().len() == view.len(), "n{v}: {view:?}");

@@ -11,6 +11,7 @@ use peershare::correctness::Liveness;
 use peershare::prelude::*;
 use peershare_e2e::kademlia::key;
 use peershare_e2e::messages::{fates, within_binomial};
+use peershare_e2e::neighbour_lists;
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
 const LATENCY_MS: u64 = 50;
@@ -27,13 +28,6 @@ fn overlay(n: usize, d: usize, seed: u64, config: Record) -> SimulationBuilder {
     SimulationBuilder::new(seed)
         .group(g)
         .default_link(LinkModel { latency: LatencyModel::Constant { value: SimDuration::from_millis(LATENCY_MS) }, loss: 0.0 })
-}
-
-/// Every node's neighbours, as the nodes report them.
-fn neighbours(sim: &mut Simulation) -> Vec<Vec<NodeIndex>> {
-    (0..sim.node_count() as NodeIndex)
-        .map(|i| sim.inspect_node(i).and_then(|s| s.nodes("neighbours").map(<[_]>::to_vec)).unwrap_or_default())
-        .collect()
 }
 
 /// Nodes within `radius` hops of `from`.
@@ -96,7 +90,7 @@ fn a_flood_reaches_exactly_the_ball_of_its_ttl_and_sends_the_tree_count_of_messa
         }
         let mut sim = b.build().unwrap();
         sim.run_until(at(1.9)).unwrap();
-        let graph = neighbours(&mut sim);
+        let graph = neighbour_lists(&mut sim);
         for (v, ns) in graph.iter().enumerate() {
             assert_eq!(ns.len(), d as usize, "node {v} keeps exactly the overlay's {d} neighbours");
         }
@@ -175,7 +169,7 @@ fn a_flood_finds_exactly_the_replicas_inside_its_ball_and_success_follows_the_re
     }
     let mut sim = b.build().unwrap();
     sim.run_until(at(1.9)).unwrap();
-    let graph = neighbours(&mut sim);
+    let graph = neighbour_lists(&mut sim);
     sim.run_until(at(15.0)).unwrap();
     let mut mean_ball = 0.0;
     for (_, _, asker) in &asks {
@@ -267,7 +261,7 @@ fn the_overlay_mends_itself_after_a_fifth_of_the_nodes_crash() {
         .unwrap();
     sim.run_until(at(40.0)).unwrap();
     let live = Liveness::of(&sim);
-    let graph = neighbours(&mut sim);
+    let graph = neighbour_lists(&mut sim);
     let alive: Vec<NodeIndex> = (0..n as NodeIndex).filter(|&i| live.up_at(i, at(40.0))).collect();
     assert_eq!(alive.len(), n - crashed.len());
     for &v in &alive {

@@ -230,7 +230,9 @@ impl Peer for Cyclon {
     }
 
     fn on_message(&mut self, ctx: &mut Context, from: NodeIndex, message: Record) {
-        if self.search.handle(ctx, from, &message, &self.neighbour_list()) {
+        let view = &self.view;
+        let neighbours = || view.iter().map(|e| e.contact.node).collect();
+        if self.search.handle(ctx, from, &message, neighbours) {
             return;
         }
         match message.kind.as_str() {

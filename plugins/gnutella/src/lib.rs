@@ -166,7 +166,9 @@ impl Peer for Gnutella {
         if let Some(nb) = self.neighbours.get_mut(&from) {
             nb.missed = 0;
         }
-        if self.search.handle(ctx, from, &message, &self.neighbour_list()) {
+        let known = &self.neighbours;
+        let neighbours = || known.keys().copied().collect();
+        if self.search.handle(ctx, from, &message, neighbours) {
             return;
         }
         match message.kind.as_str() {

@@ -218,12 +218,13 @@ impl Search {
         self.queries.insert(guid, Query { op, providers: BTreeMap::new(), first_hit_hops: None, sent, timeout });
     }
 
-    /// Handles a search message (QUERY, WALK and their hits); false for any
-    /// other kind, which the peer handles itself.
-    pub fn handle(&mut self, ctx: &mut Context, from: NodeIndex, msg: &Record, neighbours: &[NodeIndex]) -> bool {
+    /// Handles a search message (QUERY, WALK and their hits), asking for the
+    /// node's current neighbours only when it forwards; false for any other
+    /// kind, which the peer handles itself.
+    pub fn handle(&mut self, ctx: &mut Context, from: NodeIndex, msg: &Record, neighbours: impl FnOnce() -> Vec<NodeIndex>) -> bool {
         match msg.kind.as_str() {
-            "QUERY" => self.on_query(ctx, from, msg, neighbours),
-            "WALK" => self.on_walk(ctx, from, msg, neighbours),
+            "QUERY" => self.on_query(ctx, from, msg, &neighbours()),
+            "WALK" => self.on_walk(ctx, from, msg, &neighbours()),
             "QUERY_HIT" | "WALK_HIT" => self.on_hit(ctx, msg),
             _ => return false,
         }
@@ -382,7 +383,7 @@ mod tests {
             }
         }
         fn on_message(&mut self, ctx: &mut Context, from: NodeIndex, message: Record) {
-            assert!(self.search.handle(ctx, from, &message, &self.neighbours), "only search messages here");
+            assert!(self.search.handle(ctx, from, &message, || self.neighbours.clone()), "only search messages here");
         }
         fn on_timer(&mut self, ctx: &mut Context, tag: u64) {
             assert!(self.search.on_timer(ctx, tag));
