@@ -94,7 +94,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     }
     sim.run_until(settled + SimDuration::from_micros(100 * lookups) + SimDuration::from_secs(10))?;
     let total = started.elapsed();
-    let (mut succeeded, mut correct, mut latency) = (0u64, 0u64, 0.0);
+    let (mut succeeded, mut correct, mut latency, mut hops) = (0u64, 0u64, 0.0, 0u64);
     for rec in &sim.operations()[first_op..] {
         let (Operation::Lookup { key }, Some(outcome)) = (&rec.operation, &rec.outcome) else { continue };
         latency += outcome.at.since(rec.issued_at).as_millis_f64();
@@ -103,6 +103,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         }
         succeeded += 1;
         let result = Record::decode(&outcome.result)?;
+        hops += result.u64("rounds").unwrap_or(0);
         let found = result.nodes("nodes").unwrap_or_default();
         correct += u64::from(if result.str("metric") == Some("ring") {
             found.first().copied() == ring_successor(&ids, key, sim.id_bits(), |_| true)
@@ -124,9 +125,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         None => println!("  bootstrap:        {:.2} s wall ({messages_at_join} messages delivered)", bootstrap.as_secs_f64()),
     }
     println!(
-        "  lookups:          {:.2} s wall, {succeeded} of {lookups} succeeded, {correct} correct, mean latency {:.0} ms (virtual)",
+        "  lookups:          {:.2} s wall, {succeeded} of {lookups} succeeded, {correct} correct, mean latency {:.0} ms (virtual), mean {:.2} hops",
         (total - bootstrap).as_secs_f64(),
-        latency / lookups.max(1) as f64
+        latency / lookups.max(1) as f64,
+        hops as f64 / succeeded.max(1) as f64
     );
     println!(
         "  total:            {:.2} s wall, {} messages, {:.0} deliveries/s",

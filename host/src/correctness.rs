@@ -60,17 +60,24 @@ impl Liveness {
 /// first (ties, impossible with distinct ids, by index).
 pub fn xor_closest(ids: &[Vec<u8>], key: &[u8], k: usize, eligible: impl Fn(NodeIndex) -> bool) -> Vec<NodeIndex> {
     let mut all: Vec<NodeIndex> = (0..ids.len() as NodeIndex).filter(|&n| eligible(n)).collect();
-    all.sort_by(|&a, &b| id::cmp_xor_distance(key, &ids[a as usize], &ids[b as usize]).then(a.cmp(&b)));
-    all.truncate(k);
+    let closer = |a: &NodeIndex, b: &NodeIndex| id::cmp_xor_distance(key, &ids[*a as usize], &ids[*b as usize]).then(a.cmp(b));
+    // Called once per lookup judged: the k closest are selected, then
+    // only they are sorted.
+    if k < all.len() {
+        all.select_nth_unstable_by(k, closer);
+        all.truncate(k);
+    }
+    all.sort_by(closer);
     all
 }
 
 /// The key's successor on a ring of `2^bits` ids among those `eligible`:
 /// the first node clockwise from `key` (a node whose id is the key counts).
 pub fn ring_successor(ids: &[Vec<u8>], key: &[u8], bits: u32, eligible: impl Fn(NodeIndex) -> bool) -> Option<NodeIndex> {
-    (0..ids.len() as NodeIndex).filter(|&n| eligible(n)).min_by(|&a, &b| {
-        id::cmp(&id::ring_distance(key, &ids[a as usize], bits), &id::ring_distance(key, &ids[b as usize], bits)).then(a.cmp(&b))
-    })
+    // Called once per lookup judged: compared without allocating.
+    (0..ids.len() as NodeIndex)
+        .filter(|&n| eligible(n))
+        .min_by(|&a, &b| id::cmp_ring_offset(key, &ids[a as usize], &ids[b as usize], bits).then(a.cmp(&b)))
 }
 
 /// How the routing answers of a run fared against global knowledge.

@@ -106,6 +106,7 @@ const SDK_SOURCES: &[(&str, &str)] = &[
     ("lib.rs", include_str!("../sdk/src/lib.rs")),
     ("context.rs", include_str!("../sdk/src/context.rs")),
     ("outcome.rs", include_str!("../sdk/src/outcome.rs")),
+    ("rpc.rs", include_str!("../sdk/src/rpc.rs")),
     ("runner.rs", include_str!("../sdk/src/runner.rs")),
     ("state.rs", include_str!("../sdk/src/state.rs")),
     ("sys.rs", include_str!("../sdk/src/sys.rs")),
@@ -229,6 +230,21 @@ mod tests {
             }
         }
         let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn every_sdk_and_wire_source_file_is_embedded() {
+        // A file added to the SDK but not here would leave new crates
+        // that do not compile.
+        for (dir, embedded) in [("sdk/src", SDK_SOURCES), ("wire/src", WIRE_SOURCES)] {
+            let path = Path::new(env!("CARGO_MANIFEST_DIR")).join(dir);
+            let mut on_disk: Vec<String> =
+                std::fs::read_dir(&path).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
+            on_disk.sort();
+            let mut listed: Vec<String> = embedded.iter().map(|(f, _)| f.to_string()).collect();
+            listed.sort();
+            assert_eq!(listed, on_disk, "{}", path.display());
+        }
     }
 
     #[test]

@@ -1,27 +1,15 @@
 //! Building Kademlia networks and checking them against global knowledge.
 
 use peershare::prelude::*;
-use std::cmp::Ordering;
 
 /// The Kademlia replication parameter the tests use.
 pub const K: usize = 20;
-
-/// Orders ids by XOR distance to `target`.
-pub fn cmp_distance(target: &[u8], a: &[u8], b: &[u8]) -> Ordering {
-    for ((t, x), y) in target.iter().zip(a).zip(b) {
-        match (t ^ x).cmp(&(t ^ y)) {
-            Ordering::Equal => continue,
-            other => return other,
-        }
-    }
-    Ordering::Equal
-}
 
 /// The true `k` closest live nodes to `key`, other than `asker`, closest first.
 pub fn true_closest(sim: &Simulation, key: &[u8], asker: NodeIndex, k: usize) -> Vec<NodeIndex> {
     let mut all: Vec<NodeIndex> =
         (0..sim.node_count() as NodeIndex).filter(|&n| n != asker && sim.node_status(n) == Some(NodeStatus::Up)).collect();
-    all.sort_by(|&a, &b| cmp_distance(key, sim.node_id(a).unwrap(), sim.node_id(b).unwrap()));
+    all.sort_by(|&a, &b| peershare::wire::id::cmp_xor_distance(key, sim.node_id(a).unwrap(), sim.node_id(b).unwrap()));
     all.truncate(k);
     all
 }
@@ -60,7 +48,7 @@ pub fn true_closest_at(
     eligible: impl Fn(NodeIndex) -> bool,
 ) -> Vec<NodeIndex> {
     let mut all: Vec<NodeIndex> = (0..sim.node_count() as NodeIndex).filter(|&n| n != asker && eligible(n) && live.up_at(n, t)).collect();
-    all.sort_by(|&a, &b| cmp_distance(key, sim.node_id(a).unwrap(), sim.node_id(b).unwrap()));
+    all.sort_by(|&a, &b| peershare::wire::id::cmp_xor_distance(key, sim.node_id(a).unwrap(), sim.node_id(b).unwrap()));
     all.truncate(k);
     all
 }

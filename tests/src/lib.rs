@@ -34,9 +34,14 @@ pub fn trace_bytes(sim: &Simulation) -> Vec<u8> {
 /// 10 ms apart through node 0 with `config`, on links of 10 to 90 ms and no
 /// loss: the networks the DHT tests start from.
 pub fn joining_network(plugin: &str, group: &str, n: usize, seed: u64, config: Record) -> SimulationBuilder {
+    joining_network_every(SimDuration::from_millis(10), plugin, group, n, seed, config)
+}
+
+/// Like [`joining_network`], with the nodes joining `interval` apart.
+pub fn joining_network_every(interval: SimDuration, plugin: &str, group: &str, n: usize, seed: u64, config: Record) -> SimulationBuilder {
     let mut g = GroupSpec::new(group, n, PeerSource::Wasm(Plugin::builtin(plugin).unwrap()));
     g.bootstrap = Bootstrap::First;
-    g.join_interval = SimDuration::from_millis(10);
+    g.join_interval = interval;
     g.config = config;
     SimulationBuilder::new(seed).group(g).default_link(LinkModel {
         latency: LatencyModel::Uniform { min: SimDuration::from_millis(10), max: SimDuration::from_millis(90) },

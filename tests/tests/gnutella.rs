@@ -12,7 +12,7 @@ use peershare::prelude::*;
 use peershare_e2e::kademlia::key;
 use peershare_e2e::messages::{fates, within_binomial};
 use peershare_e2e::neighbour_lists;
-use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::collections::{BTreeMap, BTreeSet};
 
 const LATENCY_MS: u64 = 50;
 
@@ -30,21 +30,26 @@ fn overlay(n: usize, d: usize, seed: u64, config: Record) -> SimulationBuilder {
         .default_link(LinkModel { latency: LatencyModel::Constant { value: SimDuration::from_millis(LATENCY_MS) }, loss: 0.0 })
 }
 
+/// The nodes at exactly 0, 1, ..., `radius` hops from `from` (fewer shells
+/// if the component ends sooner; `u64::MAX` for the whole component).
+fn shells(graph: &[Vec<NodeIndex>], from: NodeIndex, radius: u64) -> Vec<BTreeSet<NodeIndex>> {
+    let mut seen = BTreeSet::from([from]);
+    let mut shells = vec![BTreeSet::from([from])];
+    while (shells.len() as u64) <= radius {
+        let next: BTreeSet<NodeIndex> =
+            shells.last().unwrap().iter().flat_map(|&v| graph[v as usize].iter().copied()).filter(|u| !seen.contains(u)).collect();
+        if next.is_empty() {
+            break;
+        }
+        seen.extend(&next);
+        shells.push(next);
+    }
+    shells
+}
+
 /// Nodes within `radius` hops of `from`.
 fn ball(graph: &[Vec<NodeIndex>], from: NodeIndex, radius: u64) -> BTreeSet<NodeIndex> {
-    let mut seen = BTreeSet::from([from]);
-    let mut frontier = VecDeque::from([(from, 0)]);
-    while let Some((v, dist)) = frontier.pop_front() {
-        if dist == radius {
-            continue;
-        }
-        for &u in &graph[v as usize] {
-            if seen.insert(u) {
-                frontier.push_back((u, dist + 1));
-            }
-        }
-    }
-    seen
+    shells(graph, from, radius).into_iter().flatten().collect()
 }
 
 fn tree_bound(d: u64, ttl: u64) -> u64 {
@@ -100,13 +105,14 @@ fn a_flood_reaches_exactly_the_ball_of_its_ttl_and_sends_the_tree_count_of_messa
         let (mut coverage, mut per_hop) = (0u64, vec![0u64; ttl as usize + 1]);
         for (guid, flood) in &floods {
             let origin = (guid >> 32) as NodeIndex;
-            let expected = ball(&graph, origin, ttl);
+            let shells = shells(&graph, origin, ttl);
+            let expected: BTreeSet<NodeIndex> = shells.iter().flatten().copied().collect();
             assert_eq!(flood.reached, expected, "query {guid:#x} from n{origin} with ttl {ttl}: exactly the ball");
             assert!(flood.reached.len() as u64 <= tree_bound(d, ttl));
             // Hop h's messages come from the nodes first reached at h - 1,
             // each sending to its d - 1 other neighbours.
             for h in 1..=ttl {
-                let new_before = if h == 1 { 1 } else { (ball(&graph, origin, h - 1).len() - ball(&graph, origin, h - 2).len()) as u64 };
+                let new_before = shells.get(h as usize - 1).map_or(0, |s| s.len() as u64);
                 let fanout = if h == 1 { d } else { d - 1 };
                 assert_eq!(flood.sent_at_hop.get(&h).copied().unwrap_or(0), fanout * new_before, "query {guid:#x}, hop {h}");
                 per_hop[h as usize] += flood.sent_at_hop.get(&h).copied().unwrap_or(0);

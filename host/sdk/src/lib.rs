@@ -7,7 +7,8 @@
 //! re-arms periodic timers, and gives typed helpers for what the host reads
 //! by convention: observable [`State`] (routing tables, fingers, successors,
 //! leaders, ...), lookup trace [`Step`]s and operation outcomes
-//! ([`Outcome`]). [`id`] does identifier arithmetic (XOR, ring distances).
+//! ([`Outcome`]). [`id`] does identifier arithmetic (XOR, ring distances);
+//! [`rpc::Rpcs`] matches answers and timeouts to the requests sent.
 //!
 //! ```
 //! use peershare_sdk::prelude::*;
@@ -68,6 +69,7 @@
 
 mod context;
 mod outcome;
+pub mod rpc;
 mod runner;
 mod state;
 mod sys;

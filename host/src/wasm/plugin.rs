@@ -212,7 +212,6 @@ impl Plugin {
             scratch: Vec::new(),
             memories,
             random,
-            snapshot: MemorySnapshot::default(),
         })
     }
 }
@@ -348,6 +347,13 @@ impl WasiView for NodeState {
     }
 }
 
+thread_local! {
+    /// The copy of a node's memories taken around an observation, one per
+    /// thread and reused for every node: kept per node, it would double the
+    /// memory of every node ever inspected.
+    static INSPECT_SNAPSHOT: std::cell::RefCell<MemorySnapshot> = std::cell::RefCell::default();
+}
+
 /// Holds a node to [`WasmLimits::memory_bytes`] over all its linear
 /// memories and tables together, and to a few instances, tables and
 /// memories; remembers a refusal so the crash reads as a memory limit.
@@ -450,8 +456,6 @@ pub(crate) struct WasmNode {
     memories: Vec<Arc<Region>>,
     /// The WASI random streams (secure, insecure).
     random: [SharedRng; 2],
-    /// Reused buffers for the memories' copies around an observation.
-    snapshot: MemorySnapshot,
 }
 
 impl WasmNode {
@@ -549,19 +553,21 @@ impl PeerRuntime for WasmNode {
         let observable = self.observable.clone()?;
         let saved = self.store.data().ctx.save();
         let random = self.random.each_ref().map(|r| r.lock().clone());
-        // SAFETY: no guest code runs on this store outside `call_inspect`.
-        unsafe { self.snapshot.take(&self.memories) };
-        self.arm();
-        let result = observable.call_inspect(&mut self.store);
-        let stderr = self.drain_output(result.is_err());
-        self.store.data_mut().ctx.restore(saved);
-        if result.is_ok() {
-            // SAFETY: as above; the call has returned.
-            unsafe { self.snapshot.restore(&self.memories) };
-            for (shared, saved) in self.random.iter().zip(random) {
-                *shared.lock() = saved;
+        INSPECT_SNAPSHOT.with_borrow_mut(|snapshot| {
+            // SAFETY: no guest code runs on this store outside `call_inspect`.
+            unsafe { snapshot.take(&self.memories) };
+            self.arm();
+            let result = observable.call_inspect(&mut self.store);
+            let stderr = self.drain_output(result.is_err());
+            self.store.data_mut().ctx.restore(saved);
+            if result.is_ok() {
+                // SAFETY: as above; the call has returned.
+                unsafe { snapshot.restore(&self.memories) };
+                for (shared, saved) in self.random.iter().zip(random) {
+                    *shared.lock() = saved;
+                }
             }
-        }
-        Some(result.map_err(|e| self.classify(&e, &stderr)))
+            Some(result.map_err(|e| self.classify(&e, &stderr)))
+        })
     }
 }

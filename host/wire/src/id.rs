@@ -111,15 +111,65 @@ pub fn add_pow2(id: &[u8], i: u32, bits: u32) -> Vec<u8> {
 
 /// Whether `x` lies in the ring interval `(from, to]` of `2^bits`
 /// positions, going clockwise from `from`; `(a, a]` is the whole ring.
+/// Allocation-free, like [`cmp_ring_offset`].
 pub fn in_ring_interval(x: &[u8], from: &[u8], to: &[u8], bits: u32) -> bool {
-    let span = ring_distance(from, to, bits);
-    let offset = ring_distance(from, x, bits);
-    let zero = span.iter().all(|&b| b == 0);
-    let offset_zero = offset.iter().all(|&b| b == 0);
-    if zero {
+    if cmp_masked(from, to, bits).is_eq() {
         return true;
     }
-    !offset_zero && cmp(&offset, &span) != Ordering::Greater
+    cmp_masked(x, from, bits).is_ne() && cmp_ring_offset(from, x, to, bits) != Ordering::Greater
+}
+
+/// Compares how far `a` and `b` lie clockwise from `origin` on a ring of
+/// `2^bits` positions: `ring_distance(origin, a)` against
+/// `ring_distance(origin, b)`, without computing either (no allocation).
+/// Chord's "closest preceding node" is the candidate with the greatest
+/// offset that is still short of the key's.
+///
+/// ```
+/// use peershare_wire::id;
+/// use std::cmp::Ordering;
+/// // From 250 on a ring of 2^8: 2 is 8 steps away, 252 only 2.
+/// assert_eq!(id::cmp_ring_offset(&[250], &[2], &[252], 8), Ordering::Greater);
+/// ```
+pub fn cmp_ring_offset(origin: &[u8], a: &[u8], b: &[u8], bits: u32) -> Ordering {
+    // Ids at or after the origin come first, in numeric order; ids that
+    // wrapped past zero come after them, in numeric order too.
+    let a_wrapped = cmp_masked(a, origin, bits).is_lt();
+    let b_wrapped = cmp_masked(b, origin, bits).is_lt();
+    match (a_wrapped, b_wrapped) {
+        (false, true) => Ordering::Less,
+        (true, false) => Ordering::Greater,
+        _ => cmp_masked(a, b, bits),
+    }
+}
+
+/// Compares `a mod 2^bits` with `b mod 2^bits`.
+fn cmp_masked(a: &[u8], b: &[u8], bits: u32) -> Ordering {
+    let n = a.len().max(b.len());
+    if a.len() == b.len() && bits as usize >= 8 * n {
+        return a.cmp(b);
+    }
+    let spare = (n as u32 * 8).saturating_sub(bits);
+    (0..n)
+        .map(|i| {
+            let keep = byte_mask(i, spare);
+            (byte(a, n, i) & keep).cmp(&(byte(b, n, i) & keep))
+        })
+        .find(|o| o.is_ne())
+        .unwrap_or(Ordering::Equal)
+}
+
+/// Which bits of byte `i` lie below `2^bits` when the top `spare` bits of
+/// the number are unused.
+fn byte_mask(i: usize, spare: u32) -> u8 {
+    let bit_start = i as u32 * 8;
+    if bit_start + 8 <= spare {
+        0
+    } else if bit_start < spare {
+        0xFF >> (spare - bit_start)
+    } else {
+        0xFF
+    }
 }
 
 /// Byte `i` of `id` read as a number of `n` bytes (leading zeros added).
@@ -132,12 +182,7 @@ fn byte(id: &[u8], n: usize, i: usize) -> u8 {
 fn mask(out: &mut [u8], bits: u32) {
     let spare = (out.len() as u32 * 8).saturating_sub(bits);
     for (k, b) in out.iter_mut().enumerate() {
-        let bit_start = k as u32 * 8;
-        if bit_start + 8 <= spare {
-            *b = 0;
-        } else if bit_start < spare {
-            *b &= 0xFF >> (spare - bit_start);
-        }
+        *b &= byte_mask(k, spare);
     }
 }
 
@@ -179,6 +224,27 @@ mod tests {
         assert!(r(5, 3, 9) && r(9, 3, 9) && !r(3, 3, 9) && !r(10, 3, 9));
         assert!(r(1, 250, 3) && r(255, 250, 3) && !r(100, 250, 3));
         assert!(r(42, 7, 7), "(a, a] is the whole ring");
+    }
+
+    #[test]
+    fn ring_offsets_compare_like_ring_distances() {
+        // Includes ids with junk above `bits` and ids of other lengths.
+        let ids: [&[u8]; 9] = [&[0], &[1], &[7], &[0x80], &[0xFF], &[0x0F, 0xF0], &[0xF0, 0x0F], &[3, 0], &[]];
+        for bits in [4u32, 8, 12, 16] {
+            for o in ids {
+                for a in ids {
+                    for b in ids {
+                        let want = cmp(&ring_distance(o, a, bits), &ring_distance(o, b, bits));
+                        assert_eq!(cmp_ring_offset(o, a, b, bits), want, "{o:?}: {a:?} vs {b:?} on {bits} bits");
+                        let span = ring_distance(o, b, bits);
+                        let offset = ring_distance(o, a, bits);
+                        let zero = |v: &[u8]| v.iter().all(|&x| x == 0);
+                        let want = zero(&span) || (!zero(&offset) && cmp(&offset, &span).is_le());
+                        assert_eq!(in_ring_interval(a, o, b, bits), want, "{a:?} in ({o:?}, {b:?}] on {bits} bits");
+                    }
+                }
+            }
+        }
     }
 
     #[test]

@@ -38,10 +38,11 @@
 mod ring;
 
 use peershare_sdk::prelude::*;
+use peershare_sdk::rpc::{self, Rpcs};
 use ring::{Ring, Route, Via};
 use std::collections::{BTreeMap, BTreeSet};
 
-/// Timer tags below these are RPC ids (timeouts).
+/// Timer tags (RPC timeouts are [`Rpcs`]' own).
 const STABILIZE: u64 = u64::MAX;
 const FIX_FINGERS: u64 = u64::MAX - 1;
 const CHECK_PREDECESSOR: u64 = u64::MAX - 2;
@@ -49,13 +50,12 @@ const REPLICATE: u64 = u64::MAX - 3;
 const JOIN: u64 = u64::MAX - 4;
 /// Successors a stabilisation round may adopt one after the other.
 const MAX_STABILIZE_CHAIN: u32 = 16;
-/// Recursive lookups' deadlines: this plus the lookup's number.
-const DEADLINE: u64 = 1 << 62;
+/// Recursive lookups' deadlines: `DEADLINES.start` plus the lookup's number.
+const DEADLINES: core::ops::Range<u64> = (1 << 62)..(1 << 62) + (1 << 60);
 
 struct Config {
     recursive: bool,
     replicas: usize,
-    timeout: Duration,
     max_failures: u32,
     query_retries: u32,
     join_attempts: u32,
@@ -129,10 +129,19 @@ enum Purpose {
     },
 }
 
-struct Rpc {
+/// Why a hop gave no answer.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum NoAnswer {
+    /// Nothing came back in time.
+    Timeout,
+    /// A node outside the ring said it cannot route (NOT_JOINED).
+    Refused,
+}
+
+/// A request awaiting its answer: whom it asked and why.
+struct Call {
     to: Contact,
     purpose: Purpose,
-    timeout: Timer,
 }
 
 /// One Chord node.
@@ -145,8 +154,7 @@ struct Chord {
     next_finger: u32,
     /// Successors adopted in a row within this stabilisation round.
     stabilize_chain: u32,
-    next_rpc: u64,
-    rpcs: BTreeMap<u64, Rpc>,
+    rpcs: Rpcs<Call>,
     next_lookup: u64,
     lookups: BTreeMap<u64, Lookup>,
     /// RPCs in a row each node left unanswered.
@@ -169,11 +177,8 @@ impl Chord {
     }
 
     fn rpc(&mut self, ctx: &mut Context, to: Contact, purpose: Purpose, message: Record) {
-        self.next_rpc += 1;
-        let rpc = self.next_rpc;
-        self.send(ctx, to.node, message.with("rpc", rpc));
-        let timeout = ctx.set_timer(self.cfg.timeout, rpc);
-        self.rpcs.insert(rpc, Rpc { to, purpose, timeout });
+        let message = message.with("id", Value::Id(self.ring.me.id.clone()));
+        self.rpcs.send(ctx, to.node, message, Call { to, purpose });
     }
 
     fn trace(&self, ctx: &mut Context, op: Option<OpId>, step: impl FnOnce() -> Step) {
@@ -279,7 +284,7 @@ impl Chord {
         l.queries += 1;
         let (key, op) = (l.key.clone(), l.goal.op());
         let hops_allowed = 4 * u64::from(self.ring.bits()) + 8;
-        l.deadline = Some(ctx.set_timer(self.cfg.timeout * 8, DEADLINE + id));
+        l.deadline = Some(ctx.set_timer(self.rpcs.timeout() * 8, DEADLINES.start + id));
         let bits = self.ring.bits();
         self.trace(ctx, op, || Step::query(1, first.node, Distance::Ring(id::ring_distance(&first.id, &key, bits))));
         let mut request = Record::new("ROUTE")
@@ -299,8 +304,8 @@ impl Chord {
         let Some(l) = self.lookups.get(&id) else { return };
         let (hop, op) = (l.path.len() as u64, l.goal.op());
         let via = |r: &Record| match (r.u64("finger"), r.u64("successor")) {
-            (Some(i), _) => format!("finger {i}"),
-            (None, Some(i)) => format!("successor {i}"),
+            (Some(i), _) => Via::Finger(i as u32).to_string(),
+            (None, Some(i)) => Via::Successor(i as u32).to_string(),
             _ => "its successor".into(),
         };
         match answer.kind.as_str() {
@@ -324,11 +329,11 @@ impl Chord {
         }
     }
 
-    /// A hop did not answer: ask it again, or avoid it and ask the hop
-    /// before it (or route from here) for another way.
-    /// A hop went unanswered, or was `refused` by a node outside the ring:
-    /// ask it again (not if it refused), or else step back and avoid it.
-    fn hop_timed_out(&mut self, ctx: &mut Context, id: u64, to: Contact, refused: bool) {
+    /// A hop gave no answer: ask it again (not if it refused), or else
+    /// avoid it and ask the hop before it (or route from here) for another
+    /// way.
+    fn hop_unanswered(&mut self, ctx: &mut Context, id: u64, to: Contact, why: NoAnswer) {
+        let refused = why == NoAnswer::Refused;
         let gone = self.failed(to.node);
         let retries = self.cfg.query_retries;
         let Some(l) = self.lookups.get_mut(&id) else { return };
@@ -638,6 +643,7 @@ impl Chord {
         // Fingers whose start lies before the successor are the successor;
         // at most one remote lookup per round. Once a cycle, the successor
         // itself is checked by a lookup from the far side of the ring.
+        let within = self.ring.fingers_within_successor();
         for _ in 0..self.ring.bits() {
             let i = self.next_finger;
             self.next_finger = (self.next_finger + 1) % self.ring.bits();
@@ -646,13 +652,12 @@ impl Chord {
                 self.ring.fingers[0] = Some(self.ring.successor().clone());
                 return self.start_lookup(ctx, next, Goal::CheckSuccessor);
             }
-            let start = self.ring.finger_start(i);
-            let succ = self.ring.successor().clone();
-            if succ.node != self.ring.me.node && self.ring.between(&start, &self.ring.me.id, &succ.id) {
-                self.ring.fingers[i as usize] = Some(succ);
+            if i < within {
+                self.ring.fingers[i as usize] = Some(self.ring.successor().clone());
                 continue;
             }
             if !self.ring.successors.is_empty() {
+                let start = self.ring.finger_start(i);
                 self.start_lookup(ctx, start, Goal::FixFinger(i));
             }
             return;
@@ -674,11 +679,8 @@ impl Chord {
 
     // ---- messages ----
 
-    fn rpc_done(&mut self, ctx: &mut Context, rpc: u64, answer: Option<&Record>) {
-        let Some(call) = self.rpcs.remove(&rpc) else { return };
-        if answer.is_some() {
-            ctx.cancel(call.timeout);
-        }
+    /// A request was answered (`answer`) or timed out (`None`).
+    fn rpc_done(&mut self, ctx: &mut Context, call: Call, answer: Option<&Record>) {
         // A node outside the ring answered that it cannot answer: as good
         // as silence, but known at once.
         let refused = answer.is_some_and(|r| r.kind == "NOT_JOINED");
@@ -688,7 +690,10 @@ impl Chord {
         }
         match (call.purpose, answer) {
             (Purpose::Hop { lookup }, Some(r)) => self.hop_answered(ctx, lookup, &call.to, r),
-            (Purpose::Hop { lookup }, None) => self.hop_timed_out(ctx, lookup, call.to, refused),
+            (Purpose::Hop { lookup }, None) => {
+                let why = if refused { NoAnswer::Refused } else { NoAnswer::Timeout };
+                self.hop_unanswered(ctx, lookup, call.to, why)
+            }
             (Purpose::Stabilize, Some(r)) => self.stabilize_answered(ctx, call.to, r),
             (Purpose::Stabilize | Purpose::CheckPredecessor, _) => {}
             (Purpose::AtSuccessor { key, then, rest, hops }, answer) => self.successor_answered(ctx, key, then, rest, hops, answer),
@@ -696,7 +701,7 @@ impl Chord {
     }
 
     fn reply(&self, ctx: &mut Context, to: NodeIndex, request: &Record, answer: Record) {
-        self.send(ctx, to, answer.with("rpc", request.u64("rpc").unwrap_or(0)));
+        self.send(ctx, to, rpc::reply(request, answer));
     }
 
     /// This node's answer to "who is the successor of `key`?".
@@ -717,36 +722,32 @@ impl Chord {
     fn route_recursive(&mut self, ctx: &mut Context, msg: &Record) {
         let (Some(key), Some(origin)) = (msg.id("key"), first_contact(msg, "origin")) else { return };
         let (hop, ttl, op) = (msg.u64("hop").unwrap_or(1), msg.u64("ttl").unwrap_or(0), msg.u64("op"));
-        let answer = self.routing_answer(key, &[]);
+        let route = self.ring.route(key, |_| false);
         let me = self.ring.me.node;
         let trace = |ctx: &mut Context, step: Step| {
             if let Some(op) = op {
                 ctx.trace(op, &step);
             }
         };
-        if answer.kind == "CLOSER" && ttl > hop {
-            let next = first_contact(&answer, "next").expect("CLOSER names the next hop");
-            let chosen = answer
-                .u64("finger")
-                .map_or_else(|| format!("successor {}", answer.u64("successor").unwrap_or(0)), |i| format!("finger {i}"));
-            trace(ctx, route_step(hop, me, Some(next.node), &chosen, "closest preceding node of the key"));
-            let bits = self.ring.bits();
-            trace(ctx, Step::query(hop + 1, next.node, Distance::Ring(id::ring_distance(&next.id, key, bits))));
-            let mut forward = Record::new("ROUTE")
-                .with("key", Value::Id(key.to_vec()))
-                .with("lookup", msg.u64("lookup").unwrap_or(0))
-                .with("origin", single(&origin))
-                .with("hop", hop + 1)
-                .with("ttl", ttl);
-            if let Some(op) = op {
-                forward = forward.with("op", op);
+        let list = match route {
+            Route::Forward(next, via) if ttl > hop => {
+                trace(ctx, route_step(hop, me, Some(next.node), &via.to_string(), "closest preceding node of the key"));
+                let bits = self.ring.bits();
+                trace(ctx, Step::query(hop + 1, next.node, Distance::Ring(id::ring_distance(&next.id, key, bits))));
+                let mut forward = Record::new("ROUTE")
+                    .with("key", Value::Id(key.to_vec()))
+                    .with("lookup", msg.u64("lookup").unwrap_or(0))
+                    .with("origin", single(&origin))
+                    .with("hop", hop + 1)
+                    .with("ttl", ttl);
+                if let Some(op) = op {
+                    forward = forward.with("op", op);
+                }
+                return self.send(ctx, next.node, forward);
             }
-            self.send(ctx, next.node, forward);
-            return;
-        }
-        let list = match answer.kind.as_str() {
-            "SUCCESSOR" => answer.contacts("successors").unwrap_or_default().to_vec(),
-            _ => Vec::new(),
+            Route::Found(list) => list,
+            // Out of hops: an empty answer tells the origin so.
+            Route::Forward(..) => Vec::new(),
         };
         trace(ctx, route_step(hop, me, list.first().map(|c| c.node), "its successor", "the key lies between it and its successor"));
         let found =
@@ -824,7 +825,9 @@ impl Chord {
             }
             "REPLICATE" => self.take_replicas(msg),
             "SUCCESSOR" | "CLOSER" | "PREDECESSOR" | "PONG" | "STORED" | "VALUE" | "NOT_FOUND" | "PROVIDERS" | "NOT_JOINED" => {
-                self.rpc_done(ctx, msg.u64("rpc").unwrap_or(0), Some(msg))
+                if let Some(call) = self.rpcs.answered(ctx, from.node, msg) {
+                    self.rpc_done(ctx, call, Some(msg));
+                }
             }
             other => ctx.log(Level::Warn, &format!("unknown message kind {other:?} from n{}", from.node)),
         }
@@ -860,7 +863,6 @@ impl Peer for Chord {
         let cfg = Config {
             recursive: c.str("mode") == Some("recursive"),
             replicas: c.u64("replicas").unwrap_or(3).clamp(1, r as u64 + 1) as usize,
-            timeout: ms("timeout_ms", 1000),
             max_failures: count("max_failures", 3).max(1),
             query_retries: count("query_retries", 2),
             join_attempts: count("join_attempts", 6).max(1),
@@ -890,8 +892,7 @@ impl Peer for Chord {
             join_attempt: 0,
             next_finger: 0,
             stabilize_chain: 0,
-            next_rpc: 0,
-            rpcs: BTreeMap::new(),
+            rpcs: Rpcs::new(ms("timeout_ms", 1000)),
             next_lookup: 0,
             lookups: BTreeMap::new(),
             failures: BTreeMap::new(),
@@ -923,14 +924,17 @@ impl Peer for Chord {
     }
 
     fn on_timer(&mut self, ctx: &mut Context, tag: u64) {
+        if let Some((_, call)) = self.rpcs.expired(tag) {
+            return self.rpc_done(ctx, call, None);
+        }
         match tag {
             STABILIZE => self.stabilize(ctx),
             FIX_FINGERS => self.fix_fingers(ctx),
             CHECK_PREDECESSOR => self.check_predecessor(ctx),
             REPLICATE => self.replicate(ctx),
             JOIN => self.join(ctx),
-            t if (DEADLINE..JOIN).contains(&t) => self.recursive_timed_out(ctx, t - DEADLINE),
-            rpc => self.rpc_done(ctx, rpc, None),
+            t if DEADLINES.contains(&t) => self.recursive_timed_out(ctx, t - DEADLINES.start),
+            _ => {}
         }
     }
 

@@ -12,6 +12,16 @@ pub enum Via {
     Successor(u32),
 }
 
+impl core::fmt::Display for Via {
+    /// As lookup traces name it: `finger 7`, `successor 2`.
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        match self {
+            Via::Finger(i) => write!(f, "finger {i}"),
+            Via::Successor(i) => write!(f, "successor {i}"),
+        }
+    }
+}
+
 /// What a node answers when asked for the successor of a key.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Route {
@@ -97,21 +107,29 @@ impl Ring {
     }
 
     /// The known node in `(me, key)` closest to `key`, and where it is kept.
+    /// Runs on every hop a node answers, so it allocates nothing: each
+    /// distinct finger is read once and candidates are compared by their
+    /// clockwise offset from this node.
     pub fn closest_preceding(&self, key: &[u8], avoid: &impl Fn(NodeIndex) -> bool) -> Option<(Contact, Via)> {
-        let fingers = self.fingers.iter().enumerate().rev().filter_map(|(i, f)| f.as_ref().map(|c| (c, Via::Finger(i as u32))));
+        let me = &self.me.id;
+        let mut last_finger = None;
+        let fingers = self.fingers.iter().enumerate().rev().filter_map(|(i, f)| {
+            let c = f.as_ref()?;
+            // Neighbouring fingers often name one node: read it once.
+            (last_finger.replace(c.node) != Some(c.node)).then_some((c, Via::Finger(i as u32)))
+        });
         let listed = if self.route_by_successors { self.successors.len() } else { 1 };
         let successors = self.successors.iter().take(listed).enumerate().map(|(i, c)| (c, Via::Successor(i as u32)));
-        let mut best: Option<(&Contact, Via, Vec<u8>)> = None;
+        let mut best: Option<(&Contact, Via)> = None;
         for (c, via) in fingers.chain(successors) {
-            if avoid(c.node) || !self.strictly_between(&c.id, &self.me.id, key) {
+            if avoid(c.node) || !self.strictly_between(&c.id, me, key) {
                 continue;
             }
-            let left = id::ring_distance(&c.id, key, self.bits);
-            if best.as_ref().is_none_or(|(_, _, d)| id::cmp(&left, d).is_lt()) {
-                best = Some((c, via, left));
+            if best.is_none_or(|(b, _)| id::cmp_ring_offset(me, &c.id, &b.id, self.bits).is_gt()) {
+                best = Some((c, via));
             }
         }
-        best.map(|(c, via, _)| (c.clone(), via))
+        best.map(|(c, via)| (c.clone(), via))
     }
 
     /// `first`, then the successors this node knows after it.
@@ -145,6 +163,18 @@ impl Ring {
                 *f = None;
             }
         }
+    }
+
+    /// How many of the first fingers are the successor itself: finger `i`
+    /// is when its start `me + 2^i` lies in `(me, successor]`, that is when
+    /// `2^i` is at most the successor's distance. None without a successor.
+    pub fn fingers_within_successor(&self) -> u32 {
+        let Some(succ) = self.successors.first() else { return 0 };
+        let gap = id::ring_distance(&self.me.id, &succ.id, self.bits);
+        // 2^i <= gap exactly for i below gap's bit length (a zero gap is a
+        // whole turn: every finger is the successor).
+        let bit_length = (gap.len() as u32 * 8).saturating_sub(id::common_prefix_bits(&gap, &[], gap.len() as u32 * 8));
+        if bit_length == 0 { self.bits } else { bit_length.min(self.bits) }
     }
 
     /// The start of finger `i`: `me + 2^i`.
@@ -210,5 +240,19 @@ mod tests {
         r.forget(4);
         assert_eq!(r.distinct_fingers(), [(3, 1), (7, 5)]);
         assert_eq!(r.finger_start(7), vec![138]);
+    }
+
+    #[test]
+    fn the_fingers_within_the_successor_are_counted_from_its_distance() {
+        let mut r = ring(); // successor 20 is 10 past node 10
+        assert_eq!(r.fingers_within_successor(), 4, "10 + 1, 2, 4, 8 lie in (10, 20]; 10 + 16 does not");
+        for (i, want) in [(3, true), (4, false)] {
+            let start = r.finger_start(i);
+            assert_eq!(r.between(&start, &[10], &[20]), want);
+        }
+        r.adopt(c(1, 9), &[]);
+        assert_eq!(r.fingers_within_successor(), 8, "a successor just behind covers every finger");
+        r.successors.clear();
+        assert_eq!(r.fingers_within_successor(), 0);
     }
 }

@@ -41,11 +41,12 @@ mod table;
 
 use lookup::{Goal, Lookup, Next, Seek};
 use peershare_sdk::prelude::*;
+use peershare_sdk::rpc::{self, Rpcs};
 use std::collections::BTreeMap;
 use table::{RoutingTable, Seen};
 
-/// Timer tags below these are RPC ids (timeouts); these are periodic jobs
-/// and the join's next attempt.
+/// Timer tags of the periodic jobs and the join's next attempt (RPC
+/// timeouts are [`Rpcs`]' own).
 const REFRESH_TIMER: u64 = u64::MAX;
 const REPUBLISH_TIMER: u64 = u64::MAX - 1;
 const JOIN_TIMER: u64 = u64::MAX - 2;
@@ -102,10 +103,10 @@ enum Purpose {
     Store { batch: u64 },
 }
 
-struct Rpc {
+/// A request awaiting its answer: whom it asked and why.
+struct Call {
     to: Contact,
     purpose: Purpose,
-    timeout: Timer,
 }
 
 /// STORE or ADD_PROVIDER requests of one operation, awaiting answers.
@@ -130,8 +131,7 @@ struct Kademlia {
     me: Contact,
     cfg: Config,
     table: RoutingTable,
-    next_rpc: u64,
-    rpcs: BTreeMap<u64, Rpc>,
+    rpcs: Rpcs<Call>,
     lookups: BTreeMap<u64, Lookup>,
     next_lookup: u64,
     batches: BTreeMap<u64, StoreBatch>,
@@ -154,15 +154,12 @@ fn now(ctx: &Context) -> u64 {
 
 impl Kademlia {
     fn rpc(&mut self, ctx: &mut Context, to: Contact, purpose: Purpose, message: Record) {
-        self.next_rpc += 1;
-        let rpc = self.next_rpc;
-        ctx.send(to.node, &message.with("rpc", rpc).with("id", Value::Id(self.me.id.clone())));
-        let timeout = ctx.set_timer(self.cfg.timeout, rpc);
-        self.rpcs.insert(rpc, Rpc { to, purpose, timeout });
+        let message = message.with("id", Value::Id(self.me.id.clone()));
+        self.rpcs.send(ctx, to.node, message, Call { to, purpose });
     }
 
-    fn reply(&self, ctx: &mut Context, to: NodeIndex, rpc: u64, message: Record) {
-        ctx.send(to, &message.with("rpc", rpc).with("id", Value::Id(self.me.id.clone())));
+    fn reply(&self, ctx: &mut Context, to: NodeIndex, request: &Record, answer: Record) {
+        ctx.send(to, &rpc::reply(request, answer).with("id", Value::Id(self.me.id.clone())));
     }
 
     /// Every message heard updates the routing table.
@@ -311,11 +308,8 @@ impl Kademlia {
     }
 
     /// An RPC answered (`reply` is the answer) or timed out (`None`).
-    fn rpc_done(&mut self, ctx: &mut Context, rpc: u64, reply: Option<&Record>) {
-        let Some(call) = self.rpcs.remove(&rpc) else { return };
-        if reply.is_some() {
-            ctx.cancel(call.timeout);
-        } else if !matches!(call.purpose, Purpose::EvictionPing { .. }) {
+    fn rpc_done(&mut self, ctx: &mut Context, call: Call, reply: Option<&Record>) {
+        if reply.is_none() && !matches!(call.purpose, Purpose::EvictionPing { .. }) {
             self.table.failed(&call.to, self.cfg.max_failures);
         }
         let to = call.to.node;
@@ -368,18 +362,17 @@ impl Kademlia {
     }
 
     fn handle(&mut self, ctx: &mut Context, from: NodeIndex, msg: &Record) {
-        let rpc = msg.u64("rpc").unwrap_or(0);
         let now = now(ctx);
         #[cfg(feature = "eclipse")]
         if let Some(lie) = self.attack.answer(from, msg, self.cfg.k) {
-            self.reply(ctx, from, rpc, lie);
+            self.reply(ctx, from, msg, lie);
             return;
         }
         match msg.kind.as_str() {
-            "PING" => self.reply(ctx, from, rpc, Record::new("PONG")),
+            "PING" => self.reply(ctx, from, msg, Record::new("PONG")),
             "FIND_NODE" => {
                 let target = msg.id("target").unwrap_or_default();
-                self.reply(ctx, from, rpc, Record::new("NODES").with("contacts", self.closest(target, Some(from))));
+                self.reply(ctx, from, msg, Record::new("NODES").with("contacts", self.closest(target, Some(from))));
             }
             "FIND_VALUE" => {
                 let key = msg.id("key").unwrap_or_default();
@@ -387,20 +380,20 @@ impl Kademlia {
                     Some(v) => Record::new("VALUE").with("value", v.value.clone()),
                     None => Record::new("NODES").with("contacts", self.closest(key, Some(from))),
                 };
-                self.reply(ctx, from, rpc, answer);
+                self.reply(ctx, from, msg, answer);
             }
             "STORE" => {
                 let key = msg.id("key").unwrap_or_default().to_vec();
                 let value = msg.bytes("value").unwrap_or_default().to_vec();
                 let publisher = self.values.get(&key).is_some_and(|v| v.publisher);
                 self.values.insert(key, Stored { value, expires: now + self.cfg.expire_ns, publisher });
-                self.reply(ctx, from, rpc, Record::new("STORED"));
+                self.reply(ctx, from, msg, Record::new("STORED"));
             }
             "ADD_PROVIDER" => {
                 let key = msg.id("key").unwrap_or_default().to_vec();
                 let id = msg.id("id").unwrap_or_default().to_vec();
                 self.providers.entry(key).or_default().insert(from, (id, now + self.cfg.expire_ns));
-                self.reply(ctx, from, rpc, Record::new("STORED"));
+                self.reply(ctx, from, msg, Record::new("STORED"));
             }
             "GET_PROVIDERS" => {
                 let key = msg.id("key").unwrap_or_default();
@@ -411,9 +404,13 @@ impl Kademlia {
                     .unwrap_or_default();
                 let answer =
                     Record::new("PROVIDERS").with("providers", Value::Contacts(known)).with("contacts", self.closest(key, Some(from)));
-                self.reply(ctx, from, rpc, answer);
+                self.reply(ctx, from, msg, answer);
             }
-            "PONG" | "NODES" | "VALUE" | "STORED" | "PROVIDERS" => self.rpc_done(ctx, rpc, Some(msg)),
+            "PONG" | "NODES" | "VALUE" | "STORED" | "PROVIDERS" => {
+                if let Some(call) = self.rpcs.answered(ctx, from, msg) {
+                    self.rpc_done(ctx, call, Some(msg));
+                }
+            }
             other => ctx.log(Level::Warn, &format!("unknown message kind {other:?} from n{from}")),
         }
     }
@@ -465,8 +462,7 @@ impl Peer for Kademlia {
             table: RoutingTable::new(me.id.clone(), cfg.bits, cfg.k),
             bucket_used: vec![0; cfg.bits as usize],
             me,
-            next_rpc: 0,
-            rpcs: BTreeMap::new(),
+            rpcs: Rpcs::new(cfg.timeout),
             lookups: BTreeMap::new(),
             next_lookup: 0,
             batches: BTreeMap::new(),
@@ -495,11 +491,14 @@ impl Peer for Kademlia {
     }
 
     fn on_timer(&mut self, ctx: &mut Context, tag: u64) {
+        if let Some((_, call)) = self.rpcs.expired(tag) {
+            return self.rpc_done(ctx, call, None);
+        }
         match tag {
             REFRESH_TIMER => self.refresh_stale_buckets(ctx),
             REPUBLISH_TIMER => self.republish(ctx),
             JOIN_TIMER => self.join(ctx),
-            rpc => self.rpc_done(ctx, rpc, None),
+            _ => {}
         }
     }
 

@@ -20,6 +20,7 @@
 //! (30,000), `expire_ms` (90,000), `timeout_ms` (1000), `max_peers` (50).
 
 use peershare_sdk::prelude::*;
+use peershare_sdk::rpc::{self, Rpcs};
 use std::collections::BTreeMap;
 
 /// Timer tags below this are RPC ids (timeouts).
@@ -37,11 +38,6 @@ enum Pending {
     Find { op: OpId, key: Vec<u8>, tracker: usize },
 }
 
-struct Rpc {
-    pending: Pending,
-    timeout: Timer,
-}
-
 /// One announce operation's progress: answers still awaited, and whether
 /// any tracker acknowledged.
 struct AnnounceProgress {
@@ -53,15 +49,13 @@ struct Tracker {
     me: Contact,
     is_tracker: bool,
     trackers: Vec<NodeIndex>,
-    timeout: Duration,
     expire_ns: u64,
     max_peers: usize,
     /// Tracker: per key, the peers that announced it.
     records: BTreeMap<Vec<u8>, BTreeMap<NodeIndex, Announcement>>,
     /// Peer: the keys it announces.
     announced: Vec<Vec<u8>>,
-    next_rpc: u64,
-    rpcs: BTreeMap<u64, Rpc>,
+    rpcs: Rpcs<Pending>,
     announces: BTreeMap<OpId, AnnounceProgress>,
 }
 
@@ -71,11 +65,7 @@ fn now(ctx: &Context) -> u64 {
 
 impl Tracker {
     fn request(&mut self, ctx: &mut Context, to: NodeIndex, pending: Pending, message: Record) {
-        self.next_rpc += 1;
-        let rpc = self.next_rpc;
-        ctx.send(to, &message.with("rpc", rpc).with("id", Value::Id(self.me.id.clone())));
-        let timeout = ctx.set_timer(self.timeout, rpc);
-        self.rpcs.insert(rpc, Rpc { pending, timeout });
+        self.rpcs.send(ctx, to, message.with("id", Value::Id(self.me.id.clone())), pending);
     }
 
     fn announce_to_all(&mut self, ctx: &mut Context, op: Option<OpId>, key: &[u8]) {
@@ -110,12 +100,9 @@ impl Tracker {
         }
     }
 
-    fn answered(&mut self, ctx: &mut Context, rpc: u64, answer: Option<&Record>) {
-        let Some(call) = self.rpcs.remove(&rpc) else { return };
-        if answer.is_some() {
-            ctx.cancel(call.timeout);
-        }
-        match call.pending {
+    /// A request was answered (`answer`) or timed out (`None`).
+    fn answered(&mut self, ctx: &mut Context, pending: Pending, answer: Option<&Record>) {
+        match pending {
             Pending::Announce { op } => self.announce_answered(ctx, op, answer.is_some()),
             Pending::Find { op, key, tracker } => match answer {
                 Some(r) => {
@@ -130,7 +117,6 @@ impl Tracker {
 
     /// A tracker's answer to a peer.
     fn serve(&mut self, ctx: &mut Context, from: NodeIndex, msg: &Record) {
-        let rpc = msg.u64("rpc").unwrap_or(0);
         let key = msg.id("key").unwrap_or_default().to_vec();
         let now = now(ctx);
         let answer = match msg.kind.as_str() {
@@ -154,7 +140,7 @@ impl Tracker {
                 return;
             }
         };
-        ctx.send(from, &answer.with("rpc", rpc));
+        ctx.send(from, &rpc::reply(msg, answer));
     }
 }
 
@@ -172,33 +158,35 @@ impl Peer for Tracker {
             me: Contact::new(start.index, start.id.clone()),
             is_tracker,
             trackers: (first..first.saturating_add(count)).filter(|&t| t != start.index).collect(),
-            timeout: ms("timeout_ms", 1000),
             expire_ns: ms("expire_ms", 90_000).as_nanos() as u64,
             max_peers: c.u64("max_peers").unwrap_or(50) as usize,
             records: BTreeMap::new(),
             announced: Vec::new(),
-            next_rpc: 0,
-            rpcs: BTreeMap::new(),
+            rpcs: Rpcs::new(ms("timeout_ms", 1000)),
             announces: BTreeMap::new(),
         }
     }
 
     fn on_message(&mut self, ctx: &mut Context, from: NodeIndex, message: Record) {
         match message.kind.as_str() {
-            "ANNOUNCED" | "PEERS" => self.answered(ctx, message.u64("rpc").unwrap_or(0), Some(&message)),
+            "ANNOUNCED" | "PEERS" => {
+                if let Some(pending) = self.rpcs.answered(ctx, from, &message) {
+                    self.answered(ctx, pending, Some(&message));
+                }
+            }
             _ if self.is_tracker => self.serve(ctx, from, &message),
             other => ctx.log(Level::Warn, &format!("a peer got {other:?} from n{from}, which only trackers answer")),
         }
     }
 
     fn on_timer(&mut self, ctx: &mut Context, tag: u64) {
-        match tag {
-            REANNOUNCE => {
-                for key in self.announced.clone() {
-                    self.announce_to_all(ctx, None, &key);
-                }
+        if let Some((_, pending)) = self.rpcs.expired(tag) {
+            return self.answered(ctx, pending, None);
+        }
+        if tag == REANNOUNCE {
+            for key in self.announced.clone() {
+                self.announce_to_all(ctx, None, &key);
             }
-            rpc => self.answered(ctx, rpc, None),
         }
     }
 
