@@ -63,6 +63,9 @@ pub enum SimError {
     /// A scenario file is malformed.
     #[error(transparent)]
     Scenario(#[from] crate::scenario::ScenarioError),
+    /// An experiment file is malformed, or its results cannot be written.
+    #[error(transparent)]
+    Experiment(#[from] crate::experiment::ExperimentError),
     /// A command's input is invalid (a filter, a missing file).
     #[error("{0}")]
     Input(String),

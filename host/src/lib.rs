@@ -28,6 +28,7 @@ pub mod capture;
 pub mod correctness;
 pub mod error;
 pub mod events;
+pub mod experiment;
 pub mod fault;
 pub mod fileshare;
 mod intern;

@@ -1,5 +1,6 @@
 //! The `peershare` command: run scenarios and show what happened.
 
+mod experiment_command;
 mod inspect;
 mod viz_files;
 
@@ -63,6 +64,47 @@ enum Command {
         #[arg(long)]
         viz: bool,
     },
+    /// Run an experiment file: every variant on every seed, then the
+    /// statistics, a report and plots (see examples/experiments/). Runs
+    /// already in the output folder are reused.
+    Experiment {
+        /// The experiment (TOML).
+        experiment: PathBuf,
+        /// Folder for runs/, runs.csv, stats.csv, report.md and plots/.
+        #[arg(long, default_value = "experiment-out")]
+        out: PathBuf,
+        /// Runs at the same time (default: the number of cores).
+        #[arg(long)]
+        jobs: Option<usize>,
+        /// Print nothing but errors.
+        #[arg(long, short)]
+        quiet: bool,
+    },
+    /// Plugins head to head on one scenario: each plugin (a built-in name
+    /// or a .wasm file) runs every group of the scenario on the same seeds.
+    Compare {
+        /// Two or more plugins.
+        #[arg(required = true, num_args = 2..)]
+        plugins: Vec<String>,
+        /// The scenario (TOML).
+        #[arg(long)]
+        scenario: PathBuf,
+        /// Seeds 1 to N.
+        #[arg(long, default_value_t = 30)]
+        seeds: u64,
+        /// A metric to report (repeat for more; default: all).
+        #[arg(long = "metric")]
+        metrics: Vec<String>,
+        /// Folder for the results.
+        #[arg(long, default_value = "compare-out")]
+        out: PathBuf,
+        /// Runs at the same time (default: the number of cores).
+        #[arg(long)]
+        jobs: Option<usize>,
+        /// Print nothing but errors.
+        #[arg(long, short)]
+        quiet: bool,
+    },
     /// Filter, search and summarise the messages of a run (its capture.bin).
     Inspect(inspect::InspectArgs),
     /// Check a scenario file without running it.
@@ -95,8 +137,28 @@ fn main() -> ExitCode {
     }
 }
 
+fn default_jobs() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get())
+}
+
 fn run(cli: Cli) -> Result<(), SimError> {
     match cli.command {
+        Command::Experiment { experiment, out, jobs, quiet } => {
+            let exp = peershare::experiment::Experiment::load(&experiment)?;
+            let command = format!("peershare experiment {} --out {}", experiment.display(), out.display());
+            Ok(experiment_command::run(&exp, &out, jobs.unwrap_or_else(default_jobs), quiet, &command)?)
+        }
+        Command::Compare { plugins, scenario, seeds, metrics, out, jobs, quiet } => {
+            let exp = peershare::experiment::Experiment::plugins_head_to_head(&scenario, &plugins, seeds, &metrics)?;
+            let metric_args: String = metrics.iter().map(|m| format!(" --metric {m}")).collect();
+            let command = format!(
+                "peershare compare {} --scenario {} --seeds {seeds}{metric_args} --out {}",
+                plugins.join(" "),
+                scenario.display(),
+                out.display()
+            );
+            Ok(experiment_command::run(&exp, &out, jobs.unwrap_or_else(default_jobs), quiet, &command)?)
+        }
         Command::Demo { seed, out } => {
             let scenario = Scenario::parse(DEMO_SCENARIO, "examples/flood.toml (built in)", Path::new("."))?;
             let scenario = match seed {

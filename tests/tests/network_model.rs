@@ -2,16 +2,19 @@
 //! peers: latency distributions (sample mean, variance and quantiles against
 //! theory), independent loss, exact bandwidth transfer times, FIFO queueing
 //! on uplinks and downlinks, determinism of the event log, and independence
-//! of the random streams.
+//! of the random streams (per-link draws: the `n`-th message on a link draws
+//! the same latency, loss and fault-plan outcome whatever other links carry).
 //!
 //! Statistical bounds are 5 standard errors unless stated otherwise: a
 //! correct model fails one with probability below 1e-6, while a model whose
 //! mean or loss rate is off by 10% fails it by far. Every run has a fixed
 //! seed, so the tests are deterministic.
 
+use peershare::capture::Fate;
 use peershare::events::{DropReason, Event, MessageId};
 use peershare::prelude::*;
 use peershare_e2e::trace_bytes;
+use std::collections::BTreeMap;
 
 /// Number of standard errors a statistic may lie from its expected value.
 const Z: f64 = 5.0;
@@ -123,6 +126,37 @@ impl Peer for Drawer {
             self.draws.push(x);
         }
         ctx.publish_state(Record::new("draws").with("draws", Value::U64s(self.draws.clone())).encode());
+        if tick + 1 < self.ticks {
+            ctx.set_timer(SimDuration::from_millis(10), tick + 1);
+        }
+    }
+}
+
+/// Every 10 ms for `ticks` ticks, sends a message to a random other node
+/// (chosen from its own stream); if `extra` is set, node 0 also sends one
+/// more message to node 1 on tick 50. What it receives changes nothing it
+/// does, so two runs differ only by that one message.
+#[derive(Clone)]
+struct Chatter {
+    nodes: u64,
+    ticks: u64,
+    extra: bool,
+}
+
+impl Peer for Chatter {
+    fn init(&mut self, ctx: &mut NodeContext, _args: &InitArgs) {
+        ctx.set_timer(SimDuration::from_millis(10), 0);
+    }
+
+    fn on_message(&mut self, _ctx: &mut NodeContext, _from: NodeIndex, _message: &[u8]) {}
+
+    fn on_timer(&mut self, ctx: &mut NodeContext, tick: u64) {
+        let me = u64::from(ctx.index());
+        let to = ((me + 1 + ctx.random_u64() % (self.nodes - 1)) % self.nodes) as NodeIndex;
+        ctx.send(to, data(tick, 0));
+        if self.extra && me == 0 && tick == 50 {
+            ctx.send(1, data(u64::MAX, 0));
+        }
         if tick + 1 < self.ticks {
             ctx.set_timer(SimDuration::from_millis(10), tick + 1);
         }
@@ -673,11 +707,10 @@ fn node_random_stream_is_unaffected_by_other_nodes_draws() {
 
 #[test]
 fn timer_only_group_does_not_shift_network_draws() {
-    // The network's latency and loss draws come from one stream shared by
-    // every link, so only nodes that send can shift them: an extra group
-    // whose nodes only set timers and draw from their own streams (added
-    // after the pair, so the pair keeps node indices 0 and 1) leaves the
-    // pair's latencies and losses exactly as they were.
+    // The network's latency and loss draws are per link and per message, so
+    // an extra group whose nodes only set timers and draw from their own
+    // streams (added after the pair, so the pair keeps node indices 0 and 1)
+    // leaves the pair's latencies and losses exactly as they were.
     let run = |extra: bool| {
         let link = LinkModel { latency: LatencyModel::Pareto { scale: SimDuration::from_millis(5), shape: 2.5 }, loss: 0.3 };
         let mut sender = GroupSpec::new("sender", 1, PeerSource::native(|_| Burst::messages(1, 2_000)));
@@ -697,4 +730,87 @@ fn timer_only_group_does_not_shift_network_draws() {
     assert_eq!(without.len(), 2_000);
     assert!(without.iter().any(|t| t.2.is_some()) && without.iter().any(|t| t.1.is_some()));
     assert!(without == with, "a timer-only group changed the pair's latency or loss draws");
+}
+
+/// What became of each message, by ordered link, in the order the link
+/// carried them: (sent, ended, fate, fault).
+type LinkFates = BTreeMap<(NodeIndex, NodeIndex), Vec<(SimTime, Option<SimTime>, Fate, Option<FaultId>)>>;
+
+/// Eight chatter nodes for 100 ticks over lossy log-normal links, with
+/// unlimited bandwidth (so a message's delivery time is its send time plus
+/// its latency draw, and no queue couples links), under `faults`.
+fn chatter_fates(extra: bool, faults: &[Fault]) -> LinkFates {
+    let peers = PeerSource::native(move |_| Chatter { nodes: 8, ticks: 100, extra });
+    let link = LinkModel { latency: LatencyModel::LogNormal { median: SimDuration::from_millis(30), sigma: 0.8 }, loss: 0.2 };
+    let mut builder = SimulationBuilder::new(44).group(GroupSpec::new("peers", 8, peers)).default_link(link).capture(true);
+    for fault in faults {
+        builder = builder.fault(fault.clone());
+    }
+    let mut sim = builder.build().unwrap();
+    run_to_end(&mut sim);
+    let mut fates = LinkFates::new();
+    for m in sim.capture().expect("capture is on").messages() {
+        fates.entry((m.from(), m.to())).or_default().push((m.sent(), m.ended(), m.fate(), m.fault()));
+    }
+    fates
+}
+
+/// One extra message on link (0, 1) leaves every message of every other
+/// link exactly as it was (same send and end times, so the same latency,
+/// same fate); on (0, 1) itself the run has one message more.
+fn assert_extra_message_changes_only_its_link(faults: &[Fault]) -> LinkFates {
+    let (without, with) = (chatter_fates(false, faults), chatter_fates(true, faults));
+    assert_eq!(with[&(0, 1)].len(), without[&(0, 1)].len() + 1);
+    assert_eq!(without.keys().collect::<Vec<_>>(), with.keys().collect::<Vec<_>>());
+    let mut compared = 0;
+    for (link, fates) in without.iter().filter(|(link, _)| **link != (0, 1)) {
+        assert_eq!(fates.len(), with[link].len(), "link {link:?} carried another number of messages");
+        for (n, (a, b)) in fates.iter().zip(&with[link]).enumerate() {
+            assert_eq!(a, b, "message {n} on link {link:?} fared otherwise beside the extra message");
+        }
+        compared += fates.len();
+    }
+    assert!(compared > 700, "only {compared} messages on the other links");
+    without
+}
+
+#[test]
+fn an_extra_message_on_one_link_leaves_every_other_link_as_it_was() {
+    let fates = assert_extra_message_changes_only_its_link(&[]);
+    // The draws are random: lost messages and varied latencies.
+    let all: Vec<_> = fates.values().flatten().collect();
+    let lost = all.iter().filter(|m| m.2 == Fate::Lost).count() as u64;
+    assert_binomial("loss rate", lost, all.len() as u64, 0.2);
+    let mut latencies: Vec<_> = all.iter().filter_map(|m| m.1.map(|end| end.since(m.0))).collect();
+    latencies.sort();
+    latencies.dedup();
+    assert!(latencies.len() > 500, "{} distinct latencies", latencies.len());
+}
+
+#[test]
+fn an_extra_message_on_one_link_leaves_every_other_links_fault_draws_as_they_were() {
+    // Loss, delay jitter, reordering and duplication all draw for each
+    // message from the fault plan's per-link draws; duplicates are further
+    // messages on their link.
+    let all = Target::default();
+    let faults = [
+        Fault::new(SimTime::ZERO, all.clone(), FaultKind::Loss { rate: 0.1 }),
+        Fault::new(
+            SimTime::ZERO,
+            all.clone(),
+            FaultKind::Delay { added: SimDuration::from_millis(5), jitter: SimDuration::from_millis(20) },
+        ),
+        Fault::new(SimTime::ZERO, all.clone(), FaultKind::Reorder { rate: 0.2, window: SimDuration::from_millis(50) }),
+        Fault::new(SimTime::ZERO, all, FaultKind::Duplicate { rate: 0.1 }),
+    ];
+    let fates = assert_extra_message_changes_only_its_link(&faults);
+    let count = |fate| fates.values().flatten().filter(|m| m.2 == fate).count();
+    assert!(
+        count(Fate::FaultLoss) > 20 && count(Fate::Lost) > 50,
+        "{} fault losses, {} link losses",
+        count(Fate::FaultLoss),
+        count(Fate::Lost)
+    );
+    let copies = fates.values().flatten().filter(|m| m.3 == Some(3)).count();
+    assert!(copies > 20, "{copies} duplicates");
 }

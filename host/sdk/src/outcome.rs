@@ -34,7 +34,7 @@ impl Outcome {
     /// record with `nodes`, `ids` and `contacts`. Fails if the list is
     /// empty. The host judges it correct when it holds exactly the k (20,
     /// or fewer if the network is smaller) closest live nodes; say another
-    /// k with [`Outcome::field`]`("k", k)`.
+    /// k with [`Outcome::k`].
     pub fn contacts(closest: &[Contact]) -> Self {
         let record = Record::new("contacts")
             .with("nodes", Value::Nodes(closest.iter().map(|c| c.node).collect()))
@@ -74,6 +74,13 @@ impl Outcome {
     /// A proposal committed at `index`.
     pub fn committed(index: u64) -> Self {
         Outcome::ok(Record::new("committed").with("index", index))
+    }
+
+    /// Adds the k a lookup aims for: the host judges a `contacts` answer
+    /// exact when it names the k closest live nodes (default 20).
+    pub fn k(mut self, k: usize) -> Self {
+        self.record.push("k", k as u64);
+        self
     }
 
     /// Adds how many rounds (hops) the operation took.

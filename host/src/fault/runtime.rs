@@ -156,7 +156,11 @@ impl InForce {
 
     /// Works out what the faults in force do to a message from `from` to
     /// `to` of kind `kind`: Byzantine behaviour of the sender first, then
-    /// partitions, loss, latency changes and duplication on the link.
+    /// partitions, loss, latency changes and duplication on the link. Every
+    /// draw comes from `rng`, which the engine makes for this message alone
+    /// (its number on the link, [`crate::rng::LinkDraws`] with
+    /// [`crate::rng::Stream::FaultPlan`]), so the same message meets the same
+    /// fault-plan draws whatever other messages met.
     pub fn plan(&self, from: NodeIndex, to: NodeIndex, bytes: &[u8], nodes: u32, rng: &mut SimRng) -> Plan {
         let mut plan = Plan::default();
         let kind = peershare_wire::peek_kind(bytes).unwrap_or("");

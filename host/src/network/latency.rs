@@ -5,8 +5,9 @@ use crate::time::SimDuration;
 use rand_core::Rng;
 use serde::{Deserialize, Serialize};
 
-/// A distribution of one-way link latency. Every draw comes from the
-/// network's random stream; results are rounded to whole nanoseconds.
+/// A distribution of one-way link latency. Each message's draw comes from
+/// that message's own generator ([`crate::rng::LinkDraws`]); results are
+/// rounded to whole nanoseconds.
 ///
 /// ```
 /// use peershare::network::LatencyModel;

@@ -11,18 +11,30 @@
 //!    and occupies it for `size / downlink`.
 //! 3. Delivery when the last bit is in: with both links at capacity `C` and
 //!    empty queues, a message of `S` bytes takes exactly `S / C + latency`.
+//!
+//! The loss and latency draws are counter-based: every message handed to
+//! the network takes the next number `n` on its ordered link `(from, to)`
+//! ([`Network::next_number`]; a copy the network makes is the link's next
+//! message too), and draws from the generator [`LinkDraws`] gives that
+//! link and number. So the `n`-th message on a link has the same loss and
+//! latency draws in every run with the same seed, however many messages
+//! other links carry: two variants of an experiment see the same network
+//! (see [`crate::rng`] for what else they share). Queueing on the uplinks
+//! and downlinks still depends on the traffic.
 
 mod bandwidth;
 mod latency;
 mod matrix;
+mod numbers;
 
 pub use bandwidth::{Bandwidth, ParseBandwidthError};
 pub use latency::LatencyModel;
 pub use matrix::{LatencyMatrix, MatrixError};
 
 use crate::NodeIndex;
-use crate::rng::{SimRng, unit_f64};
+use crate::rng::{LinkDraws, unit_f64};
 use crate::time::{SimDuration, SimTime};
+use numbers::MessageNumbers;
 
 /// The properties of the links from one group of nodes to another.
 #[derive(Clone, Debug, PartialEq)]
@@ -71,14 +83,16 @@ pub struct Network {
     downlink: Vec<Bandwidth>,
     uplink_free: Vec<SimTime>,
     downlink_free: Vec<SimTime>,
-    rng: SimRng,
+    numbers: MessageNumbers,
+    draws: LinkDraws,
 }
 
 impl Network {
     /// A network for nodes in `group_count` groups, where
     /// `links[from * group_count + to]` is the model of links from group
-    /// `from` to group `to`; `rng` is the network's own stream.
-    pub fn new(group_count: usize, links: Vec<LinkModel>, rng: SimRng) -> Self {
+    /// `from` to group `to`; `draws` gives each message's loss and latency
+    /// draws (made from [`crate::rng::Stream::Network`] by the engine).
+    pub fn new(group_count: usize, links: Vec<LinkModel>, draws: LinkDraws) -> Self {
         assert_eq!(links.len(), group_count * group_count, "one link model per ordered pair of groups");
         Network {
             group_count,
@@ -88,7 +102,8 @@ impl Network {
             downlink: Vec::new(),
             uplink_free: Vec::new(),
             downlink_free: Vec::new(),
-            rng,
+            numbers: MessageNumbers::default(),
+            draws,
         }
     }
 
@@ -100,6 +115,7 @@ impl Network {
         self.downlink.push(downlink);
         self.uplink_free.push(SimTime::ZERO);
         self.downlink_free.push(SimTime::ZERO);
+        self.numbers.add_node();
         (self.group_of.len() - 1) as NodeIndex
     }
 
@@ -114,19 +130,32 @@ impl Network {
         &self.links[g * self.group_count + h]
     }
 
-    /// Hands a message of `size` bytes from `from` to the network at `now`.
-    pub fn transmit(&mut self, now: SimTime, from: NodeIndex, to: NodeIndex, size: usize) -> Transit {
-        self.transmit_adjusted(now, from, to, size, SimDuration::ZERO, None)
+    /// Numbers the next message `from` hands to the network for `to`:
+    /// 0, 1, 2, ... per ordered link. The number picks the message's draws,
+    /// here and in the fault plan; [`Network::transmit`] and
+    /// [`Network::duplicate_last`] take one themselves.
+    pub fn next_number(&mut self, from: NodeIndex, to: NodeIndex) -> u32 {
+        self.numbers.take(from, to)
     }
 
-    /// Like [`Network::transmit`], with `extra` latency added and the
+    /// Hands a message of `size` bytes from `from` to the network at `now`
+    /// (the link's next message).
+    pub fn transmit(&mut self, now: SimTime, from: NodeIndex, to: NodeIndex, size: usize) -> Transit {
+        let n = self.next_number(from, to);
+        self.transmit_adjusted(now, from, to, n, size, SimDuration::ZERO, None)
+    }
+
+    /// Like [`Network::transmit`] for the message numbered `n` on its link
+    /// (by [`Network::next_number`]), with `extra` latency added and the
     /// latency drawn from `latency` instead of the link's model if given
     /// (what latency faults do).
+    #[allow(clippy::too_many_arguments)]
     pub fn transmit_adjusted(
         &mut self,
         now: SimTime,
         from: NodeIndex,
         to: NodeIndex,
+        n: u32,
         size: usize,
         extra: SimDuration,
         latency: Option<&LatencyModel>,
@@ -134,12 +163,12 @@ impl Network {
         let start = now.max(self.uplink_free[from as usize]);
         let sent = start + self.uplink[from as usize].transfer_time(size);
         self.uplink_free[from as usize] = sent;
-        self.propagate(start, sent, from, to, extra, latency)
+        self.propagate(start, sent, from, to, n, extra, latency)
     }
 
     /// A copy the network makes of the message `from` has just transmitted
-    /// to `to` (of `size` bytes): it left the uplink with the original and
-    /// takes its own loss and latency draws.
+    /// to `to` (of `size` bytes): it left the uplink with the original, is
+    /// the link's next message and takes its own loss and latency draws.
     pub fn duplicate_last(
         &mut self,
         from: NodeIndex,
@@ -150,24 +179,44 @@ impl Network {
     ) -> Transit {
         let sent = self.uplink_free[from as usize];
         let start = SimTime(sent.0.saturating_sub(self.uplink[from as usize].transfer_time(size).0));
-        self.propagate(start, sent, from, to, extra, latency)
+        let n = self.next_number(from, to);
+        self.propagate(start, sent, from, to, n, extra, latency)
     }
 
+    /// The loss and latency draws of message `n` on the link, from its own
+    /// generator: the loss draw first (only if the link loses messages),
+    /// then the latency model's.
+    #[allow(clippy::too_many_arguments)]
     fn propagate(
-        &mut self,
+        &self,
         start: SimTime,
         sent: SimTime,
         from: NodeIndex,
         to: NodeIndex,
+        n: u32,
         extra: SimDuration,
         latency: Option<&LatencyModel>,
     ) -> Transit {
         let (g, h) = (self.group_of[from as usize] as usize, self.group_of[to as usize] as usize);
         let link = &self.links[g * self.group_count + h];
-        if link.loss > 0.0 && unit_f64(&mut self.rng) < link.loss {
+        let latency = latency.unwrap_or(&link.latency);
+        if let LatencyModel::Constant { value } = latency
+            && link.loss <= 0.0
+        {
+            // Nothing to draw: no generator to build.
+            return self.arrival(start, sent, to, *value + extra);
+        }
+        let mut rng = self.draws.message(from, to, n);
+        if link.loss > 0.0 && unit_f64(&mut rng) < link.loss {
             return Transit::Lost;
         }
-        let latency = latency.unwrap_or(&link.latency).sample(&mut self.rng) + extra;
+        let latency = latency.sample(&mut rng) + extra;
+        self.arrival(start, sent, to, latency)
+    }
+
+    /// Where a message that started to leave at `start` and left at `sent`
+    /// goes after `latency`.
+    fn arrival(&self, start: SimTime, sent: SimTime, to: NodeIndex, latency: SimDuration) -> Transit {
         match self.downlink[to as usize] {
             Bandwidth::Unlimited => Transit::Delivers { at: sent + latency },
             Bandwidth::BitsPerSecond(_) => Transit::Arrives { at: start + latency, earliest: sent + latency },
@@ -204,5 +253,94 @@ impl Network {
     /// `size` bytes take on `from`'s uplink.
     pub fn uplink_time(&self, from: NodeIndex, size: usize) -> SimDuration {
         self.uplink[from as usize].transfer_time(size)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::rng::{SeedTree, Stream};
+
+    /// Four nodes in one group, unlimited capacities, links that lose 30%
+    /// and have log-normal latency.
+    fn lossy_network(seed: u64) -> Network {
+        let link = LinkModel { latency: LatencyModel::LogNormal { median: SimDuration::from_millis(40), sigma: 0.7 }, loss: 0.3 };
+        let mut network = Network::new(1, vec![link], SeedTree::new(seed).link_draws(Stream::Network));
+        for _ in 0..4 {
+            network.add_node(0, Bandwidth::Unlimited, Bandwidth::Unlimited);
+        }
+        network
+    }
+
+    /// What became of one message: `None` if lost, else its latency.
+    fn fate(transit: Transit, now: SimTime) -> Option<SimDuration> {
+        match transit {
+            Transit::Lost => None,
+            Transit::Delivers { at } => Some(at.since(now)),
+            Transit::Arrives { .. } => unreachable!("unlimited downlinks deliver directly"),
+        }
+    }
+
+    /// Sends 50 rounds of one message on each link of `links`; with
+    /// `extra`, also a message from 0 to 3 after every 7th message. Returns
+    /// each link's fates in order.
+    fn run(seed: u64, links: &[(NodeIndex, NodeIndex)], extra: bool) -> Vec<Vec<Option<SimDuration>>> {
+        let mut network = lossy_network(seed);
+        let mut fates = vec![Vec::new(); links.len()];
+        let mut sent = 0;
+        for round in 0..50u64 {
+            let now = SimTime(round * 1_000_000);
+            for (i, &(from, to)) in links.iter().enumerate() {
+                fates[i].push(fate(network.transmit(now, from, to, 100), now));
+                sent += 1;
+                if extra && sent % 7 == 0 {
+                    network.transmit(now, 0, 3, 100);
+                }
+            }
+        }
+        fates
+    }
+
+    #[test]
+    fn an_extra_message_on_one_link_leaves_other_links_draws_unchanged() {
+        let links = [(0, 1), (1, 0), (1, 2), (2, 3), (3, 0), (0, 2)];
+        let (alone, beside_extra) = (run(5, &links, false), run(5, &links, true));
+        for (i, link) in links.iter().enumerate() {
+            assert_eq!(alone[i], beside_extra[i], "link {link:?}: the extra messages on (0, 3) changed its draws");
+        }
+        // The draws are random: losses and varied latencies on every link.
+        for fates in &alone {
+            let lost = fates.iter().filter(|f| f.is_none()).count();
+            assert!((5..=30).contains(&lost), "{lost} of 50 lost at p = 0.3");
+            let mut latencies: Vec<_> = fates.iter().flatten().collect();
+            latencies.sort();
+            latencies.dedup();
+            assert!(latencies.len() > 10);
+        }
+        // Another seed draws otherwise.
+        assert_ne!(alone, run(6, &links, false));
+    }
+
+    #[test]
+    fn a_network_copy_is_the_links_next_message() {
+        let now = SimTime(0);
+        let mut copies = lossy_network(9);
+        let mut sends = lossy_network(9);
+        let with_copy: Vec<_> = (0..40)
+            .flat_map(|_| {
+                let original = fate(copies.transmit(now, 0, 1, 0), now);
+                [original, fate(copies.duplicate_last(0, 1, 0, SimDuration::ZERO, None), now)]
+            })
+            .collect();
+        let plain: Vec<_> = (0..80).map(|_| fate(sends.transmit(now, 0, 1, 0), now)).collect();
+        assert_eq!(with_copy, plain);
+    }
+
+    #[test]
+    fn numbers_count_per_ordered_link() {
+        let mut network = lossy_network(1);
+        assert_eq!([network.next_number(0, 1), network.next_number(0, 1), network.next_number(1, 0)], [0, 1, 0]);
+        network.transmit(SimTime(0), 0, 1, 10);
+        assert_eq!(network.next_number(0, 1), 3);
     }
 }

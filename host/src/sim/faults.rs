@@ -8,7 +8,7 @@ use crate::events::Event;
 use crate::fault::runtime::{Byzantine, InForce, LinkFault, Members, Partition, Scope, Throttle};
 use crate::fault::{ByzantineAction, Churn, Fault, FaultError, FaultId, FaultKind, FaultRecord, FaultStatus, NodeSet, Recovery, Target};
 use crate::node::{CrashReason, NodeContext};
-use crate::rng::{SimRng, Stream, below, open_unit_f64, unit_f64};
+use crate::rng::{LinkDraws, SimRng, Stream, below, open_unit_f64, unit_f64};
 use crate::summary::FaultSummary;
 use crate::time::SimDuration;
 use std::collections::{BTreeMap, BTreeSet};
@@ -22,11 +22,15 @@ pub(super) struct FaultBook {
     generation: Vec<u32>,
     pub(super) in_force: InForce,
     churn: BTreeMap<FaultId, BTreeSet<NodeIndex>>,
+    /// The fault schedule's stream ([`Stream::Faults`]): targets, churn.
     pub(super) rng: SimRng,
+    /// Each message's draws in the faults' plan for it
+    /// ([`Stream::FaultPlan`]), by link and number.
+    pub(super) plan_draws: LinkDraws,
 }
 
 impl FaultBook {
-    pub(super) fn new(rng: SimRng) -> Self {
+    pub(super) fn new(rng: SimRng, plan_draws: LinkDraws) -> Self {
         FaultBook {
             records: Vec::new(),
             counters: Vec::new(),
@@ -34,6 +38,7 @@ impl FaultBook {
             in_force: InForce::default(),
             churn: BTreeMap::new(),
             rng,
+            plan_draws,
         }
     }
 }

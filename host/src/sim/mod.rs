@@ -254,7 +254,7 @@ impl SimulationBuilder {
         let seeds = SeedTree::new(self.seed);
         let limits = Arc::new(self.limits);
         let ids = draw_ids(&seeds, total, self.id_bits);
-        let mut network = Network::new(n_groups, links, seeds.stream(Stream::Network));
+        let mut network = Network::new(n_groups, links, seeds.link_draws(Stream::Network));
         let mut topology = seeds.stream(Stream::Topology);
         let mut nodes = Vec::with_capacity(total);
         let mut queue = EventQueue::default();
@@ -321,7 +321,7 @@ impl SimulationBuilder {
             convention_warnings: BTreeMap::new(),
             ids,
             app: self.application.as_ref().map(|make| make()),
-            faults: faults::FaultBook::new(seeds.stream(Stream::Faults)),
+            faults: faults::FaultBook::new(seeds.stream(Stream::Faults), seeds.link_draws(Stream::FaultPlan)),
             seeds,
             sources: self.groups.iter().map(|g| g.peer.clone()).collect(),
             normal_capacity: self.groups.iter().map(|g| (g.uplink, g.downlink)).collect(),
@@ -1057,7 +1057,11 @@ impl Simulation {
         app: bool,
         cause: Cause,
     ) {
-        let plan = self.faults.in_force.plan(from, to, &bytes, self.nodes.len() as u32, &mut self.faults.rng);
+        // The message's number on its link picks its draws, in the plan and
+        // in the network, whatever the plan does with it.
+        let n = self.network.next_number(from, to);
+        let mut draws = self.faults.plan_draws.message(from, to, n);
+        let plan = self.faults.in_force.plan(from, to, &bytes, self.nodes.len() as u32, &mut draws);
         for (fault, action) in plan.notes {
             self.faults.counters[fault as usize].altered += 1;
             if let Some(capture) = &mut self.capture {
@@ -1071,7 +1075,7 @@ impl Simulation {
         }
         let bytes: Arc<[u8]> = plan.bytes.map_or(bytes, Into::into);
         let latency = plan.latency.as_ref();
-        let transit = self.network.transmit_adjusted(departs, from, to, bytes.len(), plan.extra, latency);
+        let transit = self.network.transmit_adjusted(departs, from, to, n, bytes.len(), plan.extra, latency);
         self.launch(msg, from, to, bytes.clone(), app, transit, cause);
         for (fault, resent) in plan.copies {
             let copy = self.next_msg;
@@ -1083,7 +1087,8 @@ impl Simulation {
                 capture.on_faulted(copy, fault);
             }
             let transit = if resent {
-                self.network.transmit_adjusted(departs, from, to, bytes.len(), plan.extra, latency)
+                let n = self.network.next_number(from, to);
+                self.network.transmit_adjusted(departs, from, to, n, bytes.len(), plan.extra, latency)
             } else {
                 self.network.duplicate_last(from, to, bytes.len(), plan.extra, latency)
             };

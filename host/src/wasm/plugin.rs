@@ -84,9 +84,23 @@ impl std::fmt::Debug for Plugin {
 
 impl Plugin {
     /// Loads and compiles a component from a `.wasm` file.
+    ///
+    /// Compiled components are kept for the life of the process, keyed by
+    /// the file's contents (SHA-256), so the runs of an experiment compile
+    /// a student's peer once, and a rebuilt file is compiled anew.
     pub fn load(path: &Path) -> Result<Arc<Plugin>, PluginError> {
+        use sha2::{Digest, Sha256};
+        type Cache = std::sync::Mutex<Vec<([u8; 32], Arc<Plugin>)>>;
+        static CACHE: OnceLock<Cache> = OnceLock::new();
         let bytes = std::fs::read(path).map_err(|source| PluginError::Io { path: path.display().to_string(), source })?;
-        Self::from_bytes(&path.display().to_string(), &bytes)
+        let digest: [u8; 32] = Sha256::digest(&bytes).into();
+        let cache = CACHE.get_or_init(Default::default);
+        if let Some((_, p)) = cache.lock().unwrap_or_else(|e| e.into_inner()).iter().find(|(d, _)| *d == digest) {
+            return Ok(p.clone());
+        }
+        let plugin = Self::from_bytes(&path.display().to_string(), &bytes)?;
+        cache.lock().unwrap_or_else(|e| e.into_inner()).push((digest, plugin.clone()));
+        Ok(plugin)
     }
 
     /// Compiles a component from bytes; `name` identifies it in messages.

@@ -235,7 +235,9 @@ impl Kademlia {
         let closest = lookup.closest_answered(self.cfg.k);
         let rounds = u64::from(lookup.rounds());
         match lookup.goal {
-            Goal::FindClosest(op) => ctx.complete(op, Outcome::contacts(&closest).rounds(rounds).field("queries", lookup.queries)),
+            Goal::FindClosest(op) => {
+                ctx.complete(op, Outcome::contacts(&closest).k(self.cfg.k).rounds(rounds).field("queries", lookup.queries))
+            }
             Goal::Put(op, value) => self.store_at(ctx, Some(op), &closest, &lookup.target, Some(&value)),
             Goal::Republish(value) => self.store_at(ctx, None, &closest, &lookup.target, Some(&value)),
             Goal::Announce(op) => self.store_at(ctx, Some(op), &closest, &lookup.target, None),
