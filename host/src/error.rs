@@ -4,6 +4,49 @@
 
 use crate::NodeIndex;
 
+/// A file the user wrote (a scenario, an experiment) cannot be read or is
+/// wrong, or a result file cannot be written. [`crate::scenario::ScenarioError`]
+/// and [`crate::experiment::ExperimentError`] are this type.
+#[derive(Debug, thiserror::Error)]
+pub enum FileError {
+    /// The file could not be read.
+    #[error("cannot read {path}: {source}")]
+    Read {
+        /// The file.
+        path: String,
+        /// The cause.
+        source: std::io::Error,
+    },
+    /// A result could not be written.
+    #[error("cannot write {path}: {source}")]
+    Write {
+        /// The file or folder.
+        path: String,
+        /// The cause.
+        source: std::io::Error,
+    },
+    /// The file is not valid TOML or does not match its format.
+    #[error("{path}: {message}")]
+    Syntax {
+        /// The file.
+        path: String,
+        /// toml's explanation, with line, column and field.
+        message: String,
+    },
+    /// A value is invalid.
+    #[error("{path}, line {line}, field `{field}`: {message}")]
+    Invalid {
+        /// The file.
+        path: String,
+        /// The 1-based line.
+        line: usize,
+        /// The field, as a dotted path (`groups[1].plugin`).
+        field: String,
+        /// What is wrong.
+        message: String,
+    },
+}
+
 /// A WebAssembly plugin could not be used.
 #[derive(Debug, thiserror::Error)]
 pub enum PluginError {
@@ -60,12 +103,10 @@ pub enum SimError {
     /// A fault is invalid for this simulation.
     #[error(transparent)]
     Fault(#[from] crate::fault::FaultError),
-    /// A scenario file is malformed.
+    /// A scenario or experiment file is malformed, or an experiment's
+    /// results cannot be written.
     #[error(transparent)]
-    Scenario(#[from] crate::scenario::ScenarioError),
-    /// An experiment file is malformed, or its results cannot be written.
-    #[error(transparent)]
-    Experiment(#[from] crate::experiment::ExperimentError),
+    File(#[from] FileError),
     /// A command's input is invalid (a filter, a missing file).
     #[error("{0}")]
     Input(String),

@@ -41,38 +41,9 @@ use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 use toml::Spanned;
 
-/// An experiment file is malformed.
-#[derive(Debug, thiserror::Error)]
-pub enum ExperimentError {
-    /// A file could not be read or written.
-    #[error("{path}: {source}")]
-    Io {
-        /// The file.
-        path: String,
-        /// The cause.
-        source: std::io::Error,
-    },
-    /// The file is not valid TOML or does not match the format.
-    #[error("{path}: {message}")]
-    Syntax {
-        /// The file.
-        path: String,
-        /// toml's explanation, with line, column and field.
-        message: String,
-    },
-    /// A value is invalid.
-    #[error("{path}, line {line}, field `{field}`: {message}")]
-    Invalid {
-        /// The file.
-        path: String,
-        /// The 1-based line.
-        line: usize,
-        /// The field, as a dotted path (`factors[1].path`).
-        field: String,
-        /// What is wrong.
-        message: String,
-    },
-}
+/// An experiment file is malformed, or its results cannot be written:
+/// [`crate::error::FileError`].
+pub type ExperimentError = crate::error::FileError;
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -226,7 +197,7 @@ impl Experiment {
     /// Reads and checks an experiment file: every variant's scenario is
     /// made and checked, so a bad path or value is reported before any run.
     pub fn load(path: &Path) -> Result<Experiment, ExperimentError> {
-        let text = std::fs::read_to_string(path).map_err(|source| ExperimentError::Io { path: path.display().to_string(), source })?;
+        let text = std::fs::read_to_string(path).map_err(|source| ExperimentError::Read { path: path.display().to_string(), source })?;
         let name = path.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_else(|| "experiment".into());
         Self::parse(&text, &path.display().to_string(), path.parent().unwrap_or(Path::new(".")), &name)
     }

@@ -179,7 +179,7 @@ pub fn run(
     progress: &mut dyn FnMut(&Progress),
 ) -> Result<Results, ExperimentError> {
     let dir = out.join("runs");
-    std::fs::create_dir_all(&dir).map_err(|source| ExperimentError::Io { path: dir.display().to_string(), source })?;
+    std::fs::create_dir_all(&dir).map_err(|source| ExperimentError::Write { path: dir.display().to_string(), source })?;
     let specs = experiment.runs();
     let mut results: Vec<Option<RunResult>> = specs.iter().map(|s| reuse(&dir, s)).collect();
     let pending: Vec<usize> = (0..specs.len()).filter(|&i| results[i].is_none()).collect();
@@ -240,7 +240,7 @@ fn save(dir: &Path, result: &RunResult) -> Result<(), ExperimentError> {
     let partial = path.with_extension("json.partial");
     std::fs::write(&partial, json)
         .and_then(|()| std::fs::rename(&partial, &path))
-        .map_err(|source| ExperimentError::Io { path: path.display().to_string(), source })
+        .map_err(|source| ExperimentError::Write { path: path.display().to_string(), source })
 }
 
 /// Carries out one run: the variant's scenario on the spec's seed, to its

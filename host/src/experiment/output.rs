@@ -23,11 +23,11 @@ use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
 fn io(path: &Path) -> impl FnOnce(std::io::Error) -> ExperimentError + '_ {
-    move |source| ExperimentError::Io { path: path.display().to_string(), source }
+    move |source| ExperimentError::Write { path: path.display().to_string(), source }
 }
 
 fn csv_error(path: &Path) -> impl Fn(csv::Error) -> ExperimentError + '_ {
-    move |e| ExperimentError::Io { path: path.display().to_string(), source: std::io::Error::other(e.to_string()) }
+    move |e| ExperimentError::Write { path: path.display().to_string(), source: std::io::Error::other(e.to_string()) }
 }
 
 /// A factor level as JSON: a number when it reads as one.

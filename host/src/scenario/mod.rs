@@ -92,38 +92,9 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use toml::Spanned;
 
-/// A scenario file is malformed.
-#[derive(Debug, thiserror::Error)]
-pub enum ScenarioError {
-    /// The file could not be read.
-    #[error("cannot read scenario {path}: {source}")]
-    Io {
-        /// The file.
-        path: String,
-        /// The cause.
-        source: std::io::Error,
-    },
-    /// The file is not valid TOML or does not match the scenario format.
-    #[error("{path}: {message}")]
-    Syntax {
-        /// The file.
-        path: String,
-        /// toml's explanation, with line, column and field.
-        message: String,
-    },
-    /// A value is invalid.
-    #[error("{path}, line {line}, field `{field}`: {message}")]
-    Invalid {
-        /// The file.
-        path: String,
-        /// The 1-based line.
-        line: usize,
-        /// The field, as a dotted path (`groups[1].plugin`).
-        field: String,
-        /// What is wrong.
-        message: String,
-    },
-}
+/// A scenario file is malformed: [`crate::error::FileError`], whose
+/// errors name the file, the line and the field.
+pub type ScenarioError = crate::error::FileError;
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -266,7 +237,7 @@ pub struct Scenario {
 impl Scenario {
     /// Reads and checks a scenario file.
     pub fn load(path: &Path) -> Result<Scenario, ScenarioError> {
-        let text = std::fs::read_to_string(path).map_err(|source| ScenarioError::Io { path: path.display().to_string(), source })?;
+        let text = std::fs::read_to_string(path).map_err(|source| ScenarioError::Read { path: path.display().to_string(), source })?;
         Self::parse(&text, &path.display().to_string(), path.parent().unwrap_or(Path::new(".")))
     }
 
