@@ -13,18 +13,24 @@ fn network(n: usize, seed: u64, config: Record) -> (SimulationBuilder, SimTime) 
     (peershare_e2e::joining_network("chord", "ring", n, seed, config), SimTime(n as u64 * 10_000_000) + SimDuration::from_secs(15))
 }
 
-/// A settled ring of `n` nodes that then looks up `count` random keys, one
-/// every 20 ms from nodes spread over the ring.
-fn lookup_run(n: usize, count: u64, config: Record) -> Simulation {
-    let (mut b, settled) = network(n, 11, config.with("trace", false));
+/// `count` lookups of random keys from `settled` on, `spacing` apart, from
+/// nodes spread over the ring of `n`.
+fn spread_lookups(mut b: SimulationBuilder, n: usize, settled: SimTime, count: u64, spacing: SimDuration) -> SimulationBuilder {
     for i in 0..count {
         b = b.operation(
-            settled + SimDuration::from_millis(20 * i),
+            settled + SimDuration(spacing.0 * i),
             ((i * 7919) % n as u64) as NodeIndex,
             Operation::Lookup { key: key(11, i, 20) },
         );
     }
-    let mut sim = b.build().unwrap();
+    b
+}
+
+/// A settled ring of `n` nodes that then looks up `count` random keys, one
+/// every 20 ms from nodes spread over the ring.
+fn lookup_run(n: usize, count: u64, config: Record) -> Simulation {
+    let (b, settled) = network(n, 11, config.with("trace", false));
+    let mut sim = spread_lookups(b, n, settled, count, SimDuration::from_millis(20)).build().unwrap();
     sim.run_until(settled + SimDuration::from_millis(20 * count) + SimDuration::from_secs(10)).unwrap();
     sim
 }
@@ -159,16 +165,9 @@ fn lookup_paths_are_about_half_log2_n_hops_at_ten_thousand_nodes() {
     // paper, checked against the true successors.
     let n = 10_000usize;
     let config = Record::new("config").with("trace", false).with("route_by_successors", false);
-    let mut b = peershare_e2e::joining_network_every(SimDuration::from_millis(1), "chord", "ring", n, 11, config);
+    let b = peershare_e2e::joining_network_every(SimDuration::from_millis(1), "chord", "ring", n, 11, config);
     let settled = SimTime(n as u64 * 1_000_000) + SimDuration::from_secs(10);
-    for i in 0..300u64 {
-        b = b.operation(
-            settled + SimDuration::from_millis(2 * i),
-            ((i * 7919) % n as u64) as NodeIndex,
-            Operation::Lookup { key: key(11, i, 20) },
-        );
-    }
-    let mut sim = b.build().unwrap();
+    let mut sim = spread_lookups(b, n, settled, 300, SimDuration::from_millis(2)).build().unwrap();
     sim.run_until(settled + SimDuration::from_secs(5)).unwrap();
     let hops = mean_hops(&sim);
     let expected = 0.5 * (n as f64).log2();

@@ -172,28 +172,20 @@ fn compare(metric: &str, variant: &str, baseline: &str, other: &BTreeMap<u64, f6
     let common: Vec<u64> = other.keys().filter(|s| base.contains_key(s)).copied().collect();
     let paired = common.len() >= 2;
     let base_mean = stats::mean(&base.values().copied().collect::<Vec<_>>());
-    let (n, difference, difference_ci, t_test, rank_test, cohens_d, cliffs_delta);
-    if paired {
-        let a: Vec<f64> = common.iter().map(|s| other[s]).collect();
-        let b: Vec<f64> = common.iter().map(|s| base[s]).collect();
-        n = common.len();
-        difference = stats::mean(&a) - stats::mean(&b);
-        difference_ci = stats::paired_difference_interval(&a, &b);
-        t_test = stats::paired_t(&a, &b);
-        rank_test = stats::wilcoxon(&a, &b);
-        cohens_d = stats::cohens_d_paired(&a, &b);
-        cliffs_delta = stats::cliffs_delta(&a, &b);
+    // Paired: the values of the common seeds, in seed order; unpaired: all.
+    let (a, b): (Vec<f64>, Vec<f64>) = if paired {
+        common.iter().map(|s| (other[s], base[s])).unzip()
     } else {
-        let a: Vec<f64> = other.values().copied().collect();
-        let b: Vec<f64> = base.values().copied().collect();
-        n = a.len().min(b.len());
-        difference = stats::mean(&a) - stats::mean(&b);
-        difference_ci = stats::welch_difference_interval(&a, &b);
-        t_test = stats::welch_t(&a, &b);
-        rank_test = stats::mann_whitney(&a, &b);
-        cohens_d = stats::cohens_d(&a, &b);
-        cliffs_delta = stats::cliffs_delta(&a, &b);
-    }
+        (other.values().copied().collect(), base.values().copied().collect())
+    };
+    let n = if paired { common.len() } else { a.len().min(b.len()) };
+    let difference = stats::mean(&a) - stats::mean(&b);
+    let (difference_ci, t_test, rank_test, cohens_d) = if paired {
+        (stats::paired_difference_interval(&a, &b), stats::paired_t(&a, &b), stats::wilcoxon(&a, &b), stats::cohens_d_paired(&a, &b))
+    } else {
+        (stats::welch_difference_interval(&a, &b), stats::welch_t(&a, &b), stats::mann_whitney(&a, &b), stats::cohens_d(&a, &b))
+    };
+    let cliffs_delta = stats::cliffs_delta(&a, &b);
     let rel = |x: f64| if base_mean == 0.0 { f64::NAN } else { x / base_mean.abs() };
     Comparison {
         metric: metric.to_string(),

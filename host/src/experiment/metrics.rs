@@ -41,9 +41,10 @@
 
 use crate::NodeIndex;
 use crate::capture::Fate;
-use crate::correctness::{Liveness, check};
+use crate::correctness::Liveness;
 use crate::node::{OpId, Operation};
 use crate::sim::Simulation;
+use crate::summary::LatencyStats;
 use peershare_wire::Record;
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -132,15 +133,12 @@ pub fn standard(sim: &Simulation) -> Values {
         put(&mut values, "issued", issued);
         let ok: Vec<&&crate::sim::OperationRecord> = recs.iter().filter(|r| r.outcome.as_ref().is_some_and(|o| o.ok)).collect();
         put(&mut values, "success_rate", ok.len() as f64 / issued);
-        let mut latencies: Vec<u64> = ok.iter().map(|r| r.outcome.as_ref().expect("ok").at.since(r.issued_at).as_nanos()).collect();
-        if !latencies.is_empty() {
-            latencies.sort_unstable();
-            let ms = |n: u64| n as f64 / 1e6;
-            let rank = |p: f64| latencies[((p * latencies.len() as f64).ceil() as usize).clamp(1, latencies.len()) - 1];
-            put(&mut values, "latency_mean_ms", latencies.iter().map(|&n| ms(n)).sum::<f64>() / latencies.len() as f64);
-            put(&mut values, "latency_p50_ms", ms(rank(0.5)));
-            put(&mut values, "latency_p90_ms", ms(rank(0.9)));
-            put(&mut values, "latency_p99_ms", ms(rank(0.99)));
+        let latencies: Vec<u64> = ok.iter().map(|r| r.outcome.as_ref().expect("ok").at.since(r.issued_at).as_nanos()).collect();
+        if let Some(l) = LatencyStats::from_nanos(&latencies) {
+            put(&mut values, "latency_mean_ms", l.mean);
+            put(&mut values, "latency_p50_ms", l.p50);
+            put(&mut values, "latency_p90_ms", l.p90);
+            put(&mut values, "latency_p99_ms", l.p99);
         }
         let rounds: Vec<f64> = ok
             .iter()
@@ -183,7 +181,10 @@ pub fn standard(sim: &Simulation) -> Values {
             }
         }
     }
-    if let Some(c) = check(sim) {
+    // The summary judges lookups against global knowledge once; its
+    // figures serve here too.
+    let summary = sim.summary();
+    if let Some(c) = &summary.correctness {
         if c.lookups_checked > 0 {
             values.insert("lookup.exact_rate".into(), c.lookups_correct as f64 / c.lookups_checked as f64);
         }
@@ -205,7 +206,6 @@ pub fn standard(sim: &Simulation) -> Values {
         values.insert("download.throughput_mbps".into(), throughputs.iter().sum::<f64>() / throughputs.len() as f64);
     }
 
-    let summary = sim.summary();
     let nodes = sim.node_count().max(1) as f64;
     let secs = sim.now().as_secs_f64();
     if secs > 0.0 {
