@@ -387,6 +387,69 @@ fn causal_chain_metrics_of_a_flood_match_the_event_log() {
     }
 }
 
+/// `state.agreement` and `state.convergence_ms` recomputed after every
+/// event from every node's last publication, without running counts.
+fn brute_force_agreement(sim: &Simulation) -> Option<(f64, Option<SimTime>)> {
+    let n = sim.node_count();
+    let (mut up, mut state) = (vec![false; n], vec![None::<Vec<u8>>; n]);
+    let (mut since, mut published) = (None, false);
+    for e in sim.events().events() {
+        match &e.event {
+            Event::NodeStarted { node, .. } => up[*node as usize] = true,
+            Event::NodeUp { node, state_kept, .. } => {
+                if !up[*node as usize] && !state_kept {
+                    state[*node as usize] = None;
+                }
+                up[*node as usize] = true;
+            }
+            Event::NodeDown { node, .. } | Event::Crashed { node, .. } => up[*node as usize] = false,
+            Event::StatePublished { node, state: s } => {
+                state[*node as usize] = Some(s.to_vec());
+                published = true;
+            }
+            _ => continue,
+        }
+        let held: Vec<&Option<Vec<u8>>> = (0..n).filter(|&i| up[i]).map(|i| &state[i]).collect();
+        let agree = !held.is_empty() && held.iter().all(|s| s.is_some() && *s == held[0]);
+        since = if agree { since.or(Some(e.time)) } else { None };
+    }
+    let held: Vec<&Vec<u8>> = (0..n).filter(|&i| up[i]).filter_map(|i| state[i].as_ref()).collect();
+    let ups = up.iter().filter(|&&u| u).count();
+    if !published || ups == 0 {
+        return None;
+    }
+    let most = held.iter().map(|s| held.iter().filter(|t| *t == s).count()).max().unwrap_or(0);
+    Some((most as f64 / ups as f64, since))
+}
+
+#[test]
+fn state_convergence_of_gossip_matches_the_event_log() {
+    let gossip = std::fs::read_to_string(repo_root().join("examples/gossip.toml")).unwrap().replace("count = 1000", "count = 40");
+    // Churn restarting a third of the peers from scratch with fresh values,
+    // until 12 s: agreement is lost and regained, then holds to the end.
+    let churn = format!(
+        "{gossip}\n[[faults]]\nname = \"churn\"\nat = \"2s\"\nduration = \"10s\"\ntarget = {{ group = \"peers\", fraction = 0.3 }}\n\
+         churn = {{ session = {{ distribution = \"exponential\", mean = \"2s\" }}, downtime = {{ distribution = \"exponential\", mean = \"1s\" }}, keep_state = false }}\n"
+    );
+    // Heavy loss and a short run: the value has not reached everyone.
+    let unfinished = gossip.replace("duration = \"20s\"", "duration = \"3s\"").replace("[network]", "[network]\nloss = 0.5");
+    for (name, text) in [("gossip", &gossip), ("churn", &churn), ("unfinished", &unfinished)] {
+        let sim = simulate(text, 4);
+        let m = metrics::standard(&sim);
+        let (share, since) = brute_force_agreement(&sim).unwrap();
+        close(&format!("{name}: state.agreement"), m.get("state.agreement"), share);
+        match since {
+            Some(t) => close(&format!("{name}: state.convergence_ms"), m.get("state.convergence_ms"), t.as_nanos() as f64 / 1e6),
+            None => assert!(!m.contains_key("state.convergence_ms"), "{name}: no agreement at the end, no convergence time"),
+        }
+        match name {
+            "gossip" => assert!(since.is_some() && share == 1.0, "40 peers agree within 20 s"),
+            "churn" => assert!(since.unwrap() > SimTime::from_secs(2), "churn restarts peers after 2 s: {since:?}"),
+            _ => assert!(since.is_none() && share < 1.0, "half the messages lost, 3 s: not everyone has the maximum ({share})"),
+        }
+    }
+}
+
 // ---- The example experiments ----
 
 #[test]
@@ -405,7 +468,7 @@ fn every_example_experiment_loads_with_its_variants() {
         }
     }
     let expected: BTreeMap<String, usize> =
-        [("discovery.toml", 4), ("hops-vs-n.toml", 10), ("kademlia-churn.toml", 4), ("kademlia-k-alpha.toml", 4)]
+        [("discovery.toml", 4), ("gossip-loss.toml", 4), ("hops-vs-n.toml", 10), ("kademlia-churn.toml", 4), ("kademlia-k-alpha.toml", 4)]
             .map(|(n, v)| (n.to_string(), v))
             .into();
     assert_eq!(loaded, expected);

@@ -38,15 +38,26 @@
 //! | `fuel_per_operation` | WebAssembly fuel of all handlers / operations issued by the workload |
 //! | `fuel_per_call` | WebAssembly fuel / handler calls |
 //! | `nodes_crashed` | nodes that failed on their own (traps, limits), not by a fault |
+//!
+//! ## Published state (gossip, anti-entropy)
+//! A node's state here is the last record it published (`Context::publish`),
+//! byte for byte; a node up but yet to publish holds none.
+//!
+//! | name | definition |
+//! |---|---|
+//! | `state.agreement` | share of the nodes up at the run's end that hold the state most of them hold |
+//! | `state.convergence_ms` | (only if every node up at the end holds the same state) the virtual time, in ms from the run's start, from which on every node up held one and the same state: the last moment agreement began |
 
 use crate::NodeIndex;
 use crate::capture::Fate;
 use crate::correctness::Liveness;
+use crate::events::Event;
 use crate::node::{OpId, Operation};
 use crate::sim::Simulation;
 use crate::summary::LatencyStats;
 use peershare_wire::Record;
 use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
 
 /// The values of one run's metrics, by name.
 pub type Values = BTreeMap<String, f64>;
@@ -236,7 +247,88 @@ pub fn standard(sim: &Simulation) -> Values {
         values.insert("fuel_per_call".into(), summary.fuel_consumed as f64 / summary.handler_calls as f64);
     }
     values.insert("nodes_crashed".into(), summary.crashed.len() as f64);
+    if let Some(agreement) = StateAgreement::of(sim) {
+        values.insert("state.agreement".into(), agreement.share);
+        if let Some(since) = agreement.since {
+            values.insert("state.convergence_ms".into(), since.as_nanos() as f64 / 1e6);
+        }
+    }
     values
+}
+
+/// How far the nodes up at a run's end agree on their published state.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct StateAgreement {
+    /// Share of the nodes up at the end holding the most common state.
+    pub share: f64,
+    /// When every node up came to hold one state, if they all do at the end.
+    pub since: Option<crate::time::SimTime>,
+}
+
+impl StateAgreement {
+    /// Replays the event log's publications and up/down changes; `None`
+    /// when no node published or the log was not recorded.
+    pub fn of(sim: &Simulation) -> Option<StateAgreement> {
+        let mut up = vec![false; sim.node_count()];
+        let mut state: Vec<Option<Arc<[u8]>>> = vec![None; sim.node_count()];
+        // Holders among the nodes up, by state; `bare`: up with no state.
+        let mut holders: BTreeMap<Arc<[u8]>, usize> = BTreeMap::new();
+        let (mut up_count, mut bare, mut published) = (0usize, 0usize, false);
+        let mut since = None;
+        let change = |holders: &mut BTreeMap<Arc<[u8]>, usize>, bare: &mut usize, s: &Option<Arc<[u8]>>, add: bool| match s {
+            None if add => *bare += 1,
+            None => *bare -= 1,
+            Some(s) if add => *holders.entry(s.clone()).or_default() += 1,
+            Some(s) => {
+                let n = holders.get_mut(s).expect("a held state");
+                *n -= 1;
+                if *n == 0 {
+                    holders.remove(s);
+                }
+            }
+        };
+        for e in sim.events().events() {
+            match &e.event {
+                Event::NodeStarted { node, .. } | Event::NodeUp { node, .. } if !up[*node as usize] => {
+                    let i = *node as usize;
+                    // A node restarted from scratch holds nothing until it publishes.
+                    if matches!(e.event, Event::NodeUp { state_kept: false, .. }) {
+                        state[i] = None;
+                    }
+                    up[i] = true;
+                    up_count += 1;
+                    change(&mut holders, &mut bare, &state[i], true);
+                }
+                Event::NodeDown { node, .. } | Event::Crashed { node, .. } if up[*node as usize] => {
+                    let i = *node as usize;
+                    up[i] = false;
+                    up_count -= 1;
+                    change(&mut holders, &mut bare, &state[i], false);
+                }
+                Event::StatePublished { node, state: new } => {
+                    let i = *node as usize;
+                    published = true;
+                    if up[i] {
+                        change(&mut holders, &mut bare, &state[i], false);
+                        change(&mut holders, &mut bare, &Some(new.clone()), true);
+                    }
+                    state[i] = Some(new.clone());
+                }
+                _ => continue,
+            }
+            let agree = up_count > 0 && bare == 0 && holders.len() == 1;
+            match (agree, since) {
+                (true, None) => since = Some(e.time),
+                (false, Some(_)) => since = None,
+                _ => {}
+            }
+        }
+        if !published || up_count == 0 {
+            return None;
+        }
+        let most = holders.values().copied().max().unwrap_or(0);
+        Some(StateAgreement { share: most as f64 / up_count as f64, since })
+    }
 }
 
 /// The Gini coefficient of non-negative counts: the mean absolute
