@@ -22,7 +22,7 @@ fn peershare(args: &[&str]) -> (bool, String, String) {
 fn an_experiment_file_runs_and_writes_every_output() {
     let dir = scratch("experiment");
     std::fs::write(dir.join("base.toml"), BASE).unwrap();
-    let exp = "scenario = \"base.toml\"\nseeds = 3\nmetrics = [\"lookup.success_rate\", \"lookup.messages_mean\", \"k_squared\", \"sent_per_node\"]\n\n[[factors]]\nname = \"k\"\npath = \"groups.dht.config.k\"\nvalues = [4, 8]\n\n[[derived]]\nname = \"k_squared\"\nexpr = \"k * k\"\n\n[[derived]]\nname = \"sent_per_node\"\nexpr = \"summary.messages.sent / summary.nodes\"\n";
+    let exp = "scenario = \"base.toml\"\nseeds = 3\nmetrics = [\"lookup.success_rate\", \"lookup.messages_mean\", \"k_squared\", \"sent_per_node\"]\n\n[[factors]]\nname = \"k\"\npath = \"groups.dht.config.k\"\nvalues = [4, 8]\n\n[[derived]]\nname = \"k_squared\"\nexpr = \"k * k\"\nreference_for = \"lookup.messages_mean\"\n\n[[derived]]\nname = \"sent_per_node\"\nexpr = \"summary.messages.sent / summary.nodes\"\n";
     std::fs::write(dir.join("exp.toml"), exp).unwrap();
     let out = dir.join("out");
     let (ok, stdout, stderr) =
@@ -70,7 +70,13 @@ fn an_experiment_file_runs_and_writes_every_output() {
     }
     let plot: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(out.join("plots/vs-k.vl.json")).unwrap()).unwrap();
     assert_eq!(plot["$schema"], "https://vega.github.io/schema/vega-lite/v5.json");
-    assert!(plot["data"]["values"].as_array().unwrap().len() >= 4);
+    let rows = plot["data"]["values"].as_array().unwrap();
+    assert!(rows.len() >= 4);
+    // The derived metric that is the theory of another is drawn in its panel.
+    let reference: Vec<(f64, f64)> =
+        rows.iter().filter(|r| r["reference"] == true).map(|r| (r["k"].as_f64().unwrap(), r["mean"].as_f64().unwrap())).collect();
+    assert_eq!(reference, [(4.0, 16.0), (8.0, 64.0)]);
+    assert!(rows.iter().filter(|r| r["reference"] == true).all(|r| r["metric"] == "lookup.messages_mean"));
     // Run again: everything is reused.
     let (ok, stdout, _) = peershare(&["experiment", dir.join("exp.toml").to_str().unwrap(), "--out", out.to_str().unwrap(), "--jobs", "1"]);
     assert!(ok && stdout.contains("Wrote"), "{stdout}");

@@ -23,6 +23,7 @@
 //! [[derived]]                    # a metric computed from the others, the numeric
 //! name = "messages_per_success"  # factor levels and summary.json's numbers
 //! expr = "lookup.messages_mean / lookup.success_rate"  # or "summary.messages.by_kind.PING.sent / summary.nodes"
+//! # reference_for = "lookup.rounds_mean"  # a theoretical curve: drawn in that metric's plot
 //! ```
 //!
 //! A path addresses any value of the scenario file: tables by key
@@ -115,6 +116,7 @@ enum Scale {
 struct DerivedSection {
     name: Spanned<String>,
     expr: Spanned<String>,
+    reference_for: Option<Spanned<String>>,
 }
 
 /// One level of a factor while the file is read: its label, its edits,
@@ -149,6 +151,9 @@ pub struct Derived {
     pub name: String,
     /// The formula.
     pub expr: Expr,
+    /// A metric this one is the theory of (`reference_for`): plots
+    /// against a factor draw it as a reference line in that metric's panel.
+    pub reference_for: Option<String>,
 }
 
 /// A loaded, checked experiment.
@@ -414,7 +419,11 @@ impl Experiment {
         let mut derived = Vec::new();
         for (i, d) in file.derived.iter().enumerate() {
             let expr = Expr::parse(d.expr.get_ref()).map_err(|m| src.invalid(d.expr.span().start, format!("derived[{i}].expr"), m))?;
-            derived.push(Derived { name: d.name.get_ref().clone(), expr });
+            derived.push(Derived {
+                name: d.name.get_ref().clone(),
+                expr,
+                reference_for: d.reference_for.as_ref().map(|r| r.get_ref().clone()),
+            });
         }
         for (i, m) in file.metrics.iter().enumerate() {
             if m.get_ref().trim().is_empty() {

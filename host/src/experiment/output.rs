@@ -349,6 +349,7 @@ pub fn plots(results: &Results, analysis: &Analysis) -> Vec<(String, Value)> {
         }
         let log = distinct[0] > 0.0 && distinct[distinct.len() - 1] / distinct[0] >= 20.0;
         let mut values = Vec::new();
+        let mut references_drawn: Vec<(String, u64)> = Vec::new();
         for (v, level) in exp.variants.iter().zip(&levels) {
             let series: Vec<String> = v.levels.iter().enumerate().filter(|(i, _)| *i != f).map(|(_, (n, l))| format!("{n}={l}")).collect();
             let series = if series.is_empty() { "all".to_string() } else { series.join(", ") };
@@ -357,6 +358,17 @@ pub fn plots(results: &Results, analysis: &Analysis) -> Vec<(String, Value)> {
                     values.push(json!({ "metric": m, factor: level, "series": series, "mean": d.mean,
                                         "lo": if d.ci_t.lo.is_nan() { d.mean } else { d.ci_t.lo },
                                         "hi": if d.ci_t.hi.is_nan() { d.mean } else { d.ci_t.hi } }));
+                }
+            }
+            // Theoretical curves, in the panel of the metric they are for.
+            for d in exp.derived.iter().filter(|d| d.reference_for.as_ref().is_some_and(|m| analysis.metrics.contains(m))) {
+                let target = d.reference_for.as_ref().expect("filtered");
+                let mean = results.runs.iter().filter(|r| r.spec.variant == v.label).find_map(|r| r.metrics.get(&d.name).copied());
+                if let Some(x) = mean
+                    && !references_drawn.contains(&(d.name.clone(), level.to_bits()))
+                {
+                    references_drawn.push((d.name.clone(), level.to_bits()));
+                    values.push(json!({ "metric": target, factor: level, "series": format!("{} (reference)", d.name), "mean": x, "lo": x, "hi": x, "reference": true }));
                 }
             }
         }
@@ -373,7 +385,8 @@ pub fn plots(results: &Results, analysis: &Analysis) -> Vec<(String, Value)> {
                     "width": 420, "height": 160,
                     "layer": [
                         { "mark": { "type": "area", "opacity": 0.25 }, "encoding": { "x": x, "y": { "field": "lo", "type": "quantitative", "title": null }, "y2": { "field": "hi" }, "color": { "field": "series", "type": "nominal" } } },
-                        { "mark": { "type": "line", "point": true }, "encoding": { "x": x, "y": { "field": "mean", "type": "quantitative" }, "color": { "field": "series", "type": "nominal" } } }
+                        { "mark": { "type": "line", "point": true }, "encoding": { "x": x, "y": { "field": "mean", "type": "quantitative" }, "color": { "field": "series", "type": "nominal" },
+                          "strokeDash": { "field": "reference", "type": "nominal", "legend": null } } }
                     ]
                 }
             }),
