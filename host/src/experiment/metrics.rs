@@ -271,22 +271,17 @@ impl StateAgreement {
     pub fn of(sim: &Simulation) -> Option<StateAgreement> {
         let mut up = vec![false; sim.node_count()];
         let mut state: Vec<Option<Arc<[u8]>>> = vec![None; sim.node_count()];
-        // Holders among the nodes up, by state; `bare`: up with no state.
-        let mut holders: BTreeMap<Arc<[u8]>, usize> = BTreeMap::new();
-        let (mut up_count, mut bare, mut published) = (0usize, 0usize, false);
-        let mut since = None;
-        let change = |holders: &mut BTreeMap<Arc<[u8]>, usize>, bare: &mut usize, s: &Option<Arc<[u8]>>, add: bool| match s {
-            None if add => *bare += 1,
-            None => *bare -= 1,
-            Some(s) if add => *holders.entry(s.clone()).or_default() += 1,
-            Some(s) => {
-                let n = holders.get_mut(s).expect("a held state");
-                *n -= 1;
-                if *n == 0 {
-                    holders.remove(s);
-                }
+        // The nodes up, counted by the state they hold (`None`: yet to publish).
+        let mut holders: BTreeMap<Option<Arc<[u8]>>, usize> = BTreeMap::new();
+        let hold = |holders: &mut BTreeMap<_, usize>, s: &Option<Arc<[u8]>>| *holders.entry(s.clone()).or_default() += 1;
+        let release = |holders: &mut BTreeMap<_, usize>, s: &Option<Arc<[u8]>>| {
+            let n = holders.get_mut(s).expect("a held state");
+            *n -= 1;
+            if *n == 0 {
+                holders.remove(s);
             }
         };
+        let (mut published, mut since) = (false, None);
         for e in sim.events().events() {
             match &e.event {
                 Event::NodeStarted { node, .. } | Event::NodeUp { node, .. } if !up[*node as usize] => {
@@ -296,37 +291,34 @@ impl StateAgreement {
                         state[i] = None;
                     }
                     up[i] = true;
-                    up_count += 1;
-                    change(&mut holders, &mut bare, &state[i], true);
+                    hold(&mut holders, &state[i]);
                 }
                 Event::NodeDown { node, .. } | Event::Crashed { node, .. } if up[*node as usize] => {
                     let i = *node as usize;
                     up[i] = false;
-                    up_count -= 1;
-                    change(&mut holders, &mut bare, &state[i], false);
+                    release(&mut holders, &state[i]);
                 }
                 Event::StatePublished { node, state: new } => {
                     let i = *node as usize;
                     published = true;
                     if up[i] {
-                        change(&mut holders, &mut bare, &state[i], false);
-                        change(&mut holders, &mut bare, &Some(new.clone()), true);
+                        release(&mut holders, &state[i]);
                     }
                     state[i] = Some(new.clone());
+                    if up[i] {
+                        hold(&mut holders, &state[i]);
+                    }
                 }
                 _ => continue,
             }
-            let agree = up_count > 0 && bare == 0 && holders.len() == 1;
-            match (agree, since) {
-                (true, None) => since = Some(e.time),
-                (false, Some(_)) => since = None,
-                _ => {}
-            }
+            let agree = holders.len() == 1 && !holders.contains_key(&None);
+            since = if agree { since.or(Some(e.time)) } else { None };
         }
+        let up_count: usize = holders.values().sum();
         if !published || up_count == 0 {
             return None;
         }
-        let most = holders.values().copied().max().unwrap_or(0);
+        let most = holders.iter().filter(|(s, _)| s.is_some()).map(|(_, n)| *n).max().unwrap_or(0);
         Some(StateAgreement { share: most as f64 / up_count as f64, since })
     }
 }

@@ -363,8 +363,9 @@ pub fn plots(results: &Results, analysis: &Analysis) -> Vec<(String, Value)> {
             // Theoretical curves, in the panel of the metric they are for.
             for d in exp.derived.iter().filter(|d| d.reference_for.as_ref().is_some_and(|m| analysis.metrics.contains(m))) {
                 let target = d.reference_for.as_ref().expect("filtered");
-                let mean = results.runs.iter().filter(|r| r.spec.variant == v.label).find_map(|r| r.metrics.get(&d.name).copied());
-                if let Some(x) = mean
+                // A curve of the factor levels: the same in every run of the variant.
+                let value = results.runs.iter().filter(|r| r.spec.variant == v.label).find_map(|r| r.metrics.get(&d.name).copied());
+                if let Some(x) = value
                     && !references_drawn.contains(&(d.name.clone(), level.to_bits()))
                 {
                     references_drawn.push((d.name.clone(), level.to_bits()));
