@@ -5,7 +5,8 @@
 use crate::NodeIndex;
 
 /// A file the user wrote (a scenario, an experiment) cannot be read or is
-/// wrong, or a result file cannot be written. [`crate::scenario::ScenarioError`]
+/// wrong, a result file cannot be written or read back, or an experiment
+/// cannot be carried out as asked. [`crate::scenario::ScenarioError`]
 /// and [`crate::experiment::ExperimentError`] are this type.
 #[derive(Debug, thiserror::Error)]
 pub enum FileError {
@@ -43,6 +44,24 @@ pub enum FileError {
         /// The field, as a dotted path (`groups[1].plugin`).
         field: String,
         /// What is wrong.
+        message: String,
+    },
+    /// A folder holds only some of an experiment's results.
+    #[error("{path} holds {} of the {total} runs' results ({missing} missing, the first: {first}); run the experiment into this folder to finish it", total - missing)]
+    Incomplete {
+        /// The folder of run results.
+        path: String,
+        /// How many runs have no result.
+        missing: usize,
+        /// How many runs the experiment has.
+        total: usize,
+        /// The first missing run (variant and seed).
+        first: String,
+    },
+    /// The experiment cannot be carried out as asked.
+    #[error("cannot carry out the experiment: {message}")]
+    Unsupported {
+        /// Why.
         message: String,
     },
 }

@@ -13,16 +13,18 @@ fn headline(metric: &str) -> bool {
         || metric == "messages_per_node_per_s"
 }
 
-/// Runs `exp` into `out` with `jobs` runs at a time; `command` is how the
-/// report says to reproduce it.
-pub fn run(exp: &Experiment, out: &Path, jobs: usize, quiet: bool, command: &str) -> Result<(), ExperimentError> {
+/// Runs `exp` into `out` as `options` say; `command` is how the report
+/// says to reproduce it.
+pub fn run(exp: &Experiment, out: &Path, options: RunOptions, quiet: bool, command: &str) -> Result<(), ExperimentError> {
+    let jobs = options.jobs;
     let total = exp.variants.len() * exp.seeds.len();
     if !quiet {
         println!(
-            "Experiment {}: {} variants x {} seeds = {total} runs, {jobs} at a time; results in {}.",
+            "Experiment {}: {} variants x {} seeds = {total} runs, {jobs} at a time{}; results in {}.",
             exp.name,
             exp.variants.len(),
             exp.seeds.len(),
+            if options.isolation == experiment::Isolation::Threads { "" } else { ", each in its own process" },
             out.display()
         );
     }
@@ -41,7 +43,6 @@ pub fn run(exp: &Experiment, out: &Path, jobs: usize, quiet: bool, command: &str
             bar.println(format!("run failed: {}, seed {}: {reason}", r.spec.variant, r.spec.seed));
         }
     };
-    let options = RunOptions { jobs, ..RunOptions::default() };
     let results = experiment::run(exp, out, &options, &mut show)?;
     bar.finish_and_clear();
     let analysis = results.analyse();

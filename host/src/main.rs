@@ -5,6 +5,7 @@ mod inspect;
 mod viz_files;
 
 use clap::{Parser, Subcommand};
+use peershare::error::FileError;
 use peershare::events::Event;
 use peershare::prelude::*;
 use peershare::summary::Summary;
@@ -79,6 +80,11 @@ enum Command {
         /// Print nothing but errors.
         #[arg(long, short)]
         quiet: bool,
+        /// Carry out each run in a process of its own (`peershare
+        /// run-spec`): a run that crashes or hangs the process is a failed
+        /// run and the rest go on. Slower: each run starts a process.
+        #[arg(long)]
+        isolate: bool,
     },
     /// Plugins head to head on one scenario: each plugin (a built-in name
     /// or a .wasm file) runs every group of the scenario on the same seeds.
@@ -104,6 +110,19 @@ enum Command {
         /// Print nothing but errors.
         #[arg(long, short)]
         quiet: bool,
+        /// Carry out each run in a process of its own (`peershare
+        /// run-spec`): a run that crashes or hangs the process is a failed
+        /// run and the rest go on. Slower: each run starts a process.
+        #[arg(long)]
+        isolate: bool,
+    },
+    /// Carry out one run of an experiment, given as the JSON of a run spec
+    /// (a file, or - for standard input), and print its result as JSON:
+    /// what `--isolate` starts for every run, and the unit of work for
+    /// spreading an experiment over machines.
+    RunSpec {
+        /// The run spec (JSON), or - to read it from standard input.
+        spec: PathBuf,
     },
     /// Filter, search and summarise the messages of a run (its capture.bin).
     Inspect(inspect::InspectArgs),
@@ -141,14 +160,39 @@ fn default_jobs() -> usize {
     std::thread::available_parallelism().map_or(1, |n| n.get())
 }
 
+/// How `experiment` and `compare` carry out their runs.
+fn run_options(jobs: Option<usize>, isolate: bool) -> Result<peershare::experiment::RunOptions, SimError> {
+    use peershare::experiment::{Isolation, RunOptions};
+    let isolation = if isolate {
+        let program = std::env::current_exe().map_err(|source| FileError::Read { path: "the peershare executable".into(), source })?;
+        Isolation::Processes { program }
+    } else {
+        Isolation::Threads
+    };
+    Ok(RunOptions { jobs: jobs.unwrap_or_else(default_jobs), isolation, ..RunOptions::default() })
+}
+
 fn run(cli: Cli) -> Result<(), SimError> {
     match cli.command {
-        Command::Experiment { experiment, out, jobs, quiet } => {
+        Command::Experiment { experiment, out, jobs, quiet, isolate } => {
             let exp = peershare::experiment::Experiment::load(&experiment)?;
             let command = format!("peershare experiment {} --out {}", experiment.display(), out.display());
-            Ok(experiment_command::run(&exp, &out, jobs.unwrap_or_else(default_jobs), quiet, &command)?)
+            Ok(experiment_command::run(&exp, &out, run_options(jobs, isolate)?, quiet, &command)?)
         }
-        Command::Compare { plugins, scenario, seeds, metrics, out, jobs, quiet } => {
+        Command::RunSpec { spec } => {
+            let (text, origin) = if spec.as_os_str() == "-" {
+                let mut text = String::new();
+                std::io::Read::read_to_string(&mut std::io::stdin(), &mut text)
+                    .map_err(|source| FileError::Read { path: "standard input".into(), source })?;
+                (text, "standard input".to_string())
+            } else {
+                let text = std::fs::read_to_string(&spec).map_err(|source| FileError::Read { path: spec.display().to_string(), source })?;
+                (text, spec.display().to_string())
+            };
+            println!("{}", peershare::experiment::process::serve(&text, &origin)?);
+            Ok(())
+        }
+        Command::Compare { plugins, scenario, seeds, metrics, out, jobs, quiet, isolate } => {
             let exp = peershare::experiment::Experiment::plugins_head_to_head(&scenario, &plugins, seeds, &metrics)?;
             let metric_args: String = metrics.iter().map(|m| format!(" --metric {m}")).collect();
             let command = format!(
@@ -157,7 +201,7 @@ fn run(cli: Cli) -> Result<(), SimError> {
                 scenario.display(),
                 out.display()
             );
-            Ok(experiment_command::run(&exp, &out, jobs.unwrap_or_else(default_jobs), quiet, &command)?)
+            Ok(experiment_command::run(&exp, &out, run_options(jobs, isolate)?, quiet, &command)?)
         }
         Command::Demo { seed, out } => {
             let scenario = Scenario::parse(DEMO_SCENARIO, "examples/flood.toml (built in)", Path::new("."))?;

@@ -63,6 +63,17 @@ impl Function {
         })
     }
 
+    fn name(self) -> &'static str {
+        match self {
+            Function::Log2 => "log2",
+            Function::Ln => "ln",
+            Function::Log10 => "log10",
+            Function::Sqrt => "sqrt",
+            Function::Exp => "exp",
+            Function::Abs => "abs",
+        }
+    }
+
     fn apply(self, x: f64) -> f64 {
         match self {
             Function::Log2 => x.log2(),
@@ -243,6 +254,34 @@ impl Expr {
     }
 }
 
+/// The formula as text that parses back to the same formula, with every
+/// operation in parentheses: `(0.5 * log2(N))`.
+impl std::fmt::Display for Expr {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Expr::Number(x) => write!(f, "{x}"),
+            Expr::Metric(m) => f.write_str(m),
+            Expr::Neg(e) => write!(f, "-({e})"),
+            Expr::Binary(op, a, b) => write!(f, "({a} {op} {b})"),
+            Expr::Call(func, e) => write!(f, "{}({e})", func.name()),
+        }
+    }
+}
+
+/// A formula is stored as its text (run files stay readable).
+impl serde::Serialize for Expr {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for Expr {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Expr, D::Error> {
+        let text = String::deserialize(d)?;
+        Expr::parse(&text).map_err(serde::de::Error::custom)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -265,6 +304,19 @@ mod tests {
         assert_eq!(Expr::parse("0.5 * log2(a + 2)").unwrap().eval(&v), Some(1.5));
         assert_eq!(Expr::parse("sqrt(b.c * 8) - abs(-1)").unwrap().eval(&v), Some(3.0));
         assert_eq!(Expr::parse("ln(0)").unwrap().eval(&v), None, "-inf is no value");
+    }
+
+    #[test]
+    fn a_formula_prints_as_text_that_parses_back_to_it() {
+        for text in ["0.5 * log2(N)", "-a / find-providers.rate", "a - b.c - 1", "sqrt(b.c * 8) - abs(-1) + 1e-12", "(a + b.c) * 3 / 2.25"]
+        {
+            let e = Expr::parse(text).unwrap();
+            assert_eq!(Expr::parse(&e.to_string()).unwrap(), e, "{text} printed as {e}");
+            let json = serde_json::to_string(&e).unwrap();
+            assert_eq!(serde_json::from_str::<Expr>(&json).unwrap(), e);
+        }
+        assert_eq!(Expr::parse("0.5 * log2(N)").unwrap().to_string(), "(0.5 * log2(N))");
+        assert!(serde_json::from_str::<Expr>("\"a +\"").unwrap_err().to_string().contains("ends too soon"));
     }
 
     #[test]

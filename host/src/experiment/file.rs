@@ -507,6 +507,7 @@ impl Experiment {
                     overrides: v.overrides.clone(),
                     seed,
                     timeout_s: self.run_timeout.as_secs_f64(),
+                    derived: self.derived.iter().map(|d| super::Formula { name: d.name.clone(), expr: d.expr.clone() }).collect(),
                     inputs: self.inputs.clone(),
                 })
             })

@@ -37,6 +37,7 @@ pub mod expr;
 pub mod file;
 pub mod metrics;
 pub mod output;
+pub mod process;
 pub mod stats;
 
 pub use analysis::Analysis;
@@ -64,9 +65,22 @@ pub struct RunSpec {
     pub seed: u64,
     /// The wall-clock limit, in seconds.
     pub timeout_s: f64,
+    /// The derived metrics to compute after the standard ones, in order.
+    #[serde(default)]
+    pub derived: Vec<Formula>,
     /// A digest of the inputs (scenario text, plugin files, PeerShare's
     /// version): a result computed from other inputs is not reused.
     pub inputs: String,
+}
+
+/// A derived metric as a run computes it: a name and a formula over the
+/// run's metrics, its numeric factor levels and summary.json's numbers.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Formula {
+    /// The metric's name.
+    pub name: String,
+    /// Its formula.
+    pub expr: expr::Expr,
 }
 
 impl RunSpec {
@@ -124,16 +138,37 @@ impl RunResult {
 /// How to carry out an experiment.
 #[derive(Clone)]
 pub struct RunOptions {
-    /// Runs at the same time (threads); at least 1.
+    /// Runs at the same time; at least 1.
     pub jobs: usize,
-    /// Metrics computed besides the standard ones.
+    /// Metrics computed besides the standard ones (only with
+    /// [`Isolation::Threads`]: they are Rust values of this process).
     pub metrics: Vec<Arc<dyn Metric>>,
+    /// Where the runs are carried out.
+    pub isolation: Isolation,
 }
 
 impl Default for RunOptions {
     fn default() -> Self {
-        RunOptions { jobs: 1, metrics: Vec::new() }
+        RunOptions { jobs: 1, metrics: Vec::new(), isolation: Isolation::Threads }
     }
+}
+
+/// Where the runs of an experiment are carried out.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub enum Isolation {
+    /// On threads of this process: the fastest. A failure that ends the
+    /// whole process (out of memory, a stack overflow in the host) ends
+    /// the experiment; the runs finished so far are kept.
+    #[default]
+    Threads,
+    /// Each run in a process of its own, `program run-spec -` (the
+    /// `peershare` binary; see [`process`]): a run that ends its process
+    /// is a failed run and the others go on, and a run that hangs is
+    /// stopped. Costs a process start and the plugins' compilation per run.
+    Processes {
+        /// The `peershare` executable.
+        program: PathBuf,
+    },
 }
 
 /// Where an experiment stands, for progress displays.
@@ -162,6 +197,35 @@ pub struct Results {
 }
 
 impl Results {
+    /// Reads the results of `experiment` that an earlier [`run`] wrote
+    /// into `dir`, without running anything: for analysing, plotting or
+    /// loading into a notebook later. Failed runs are results too; a run
+    /// with no result file (or one computed from other inputs) is an
+    /// error that says how many are missing.
+    ///
+    /// ```no_run
+    /// use peershare::experiment::{Experiment, Results};
+    /// let exp = Experiment::load("examples/experiments/gossip-loss.toml".as_ref())?;
+    /// let results = Results::load(&exp, "gossip-out".as_ref())?;
+    /// println!("{} runs, {} failed", results.runs.len(), results.runs.iter().filter(|r| !r.is_ok()).count());
+    /// # Ok::<(), peershare::experiment::ExperimentError>(())
+    /// ```
+    pub fn load(experiment: &Experiment, dir: &Path) -> Result<Results, ExperimentError> {
+        let runs_dir = dir.join("runs");
+        let specs = experiment.runs();
+        let found: Vec<Option<RunResult>> = specs.iter().map(|s| read_result(&runs_dir, s)).collect();
+        let missing: Vec<&RunSpec> = specs.iter().zip(&found).filter(|(_, r)| r.is_none()).map(|(s, _)| s).collect();
+        if let Some(first) = missing.first() {
+            return Err(ExperimentError::Incomplete {
+                path: runs_dir.display().to_string(),
+                missing: missing.len(),
+                total: specs.len(),
+                first: format!("{}, seed {}", first.variant, first.seed),
+            });
+        }
+        Ok(Results { experiment: experiment.clone(), runs: found.into_iter().flatten().collect() })
+    }
+
     /// The statistics of these results.
     pub fn analyse(&self) -> Analysis {
         Analysis::of(self)
@@ -178,6 +242,11 @@ pub fn run(
     options: &RunOptions,
     progress: &mut dyn FnMut(&Progress),
 ) -> Result<Results, ExperimentError> {
+    if options.isolation != Isolation::Threads && !options.metrics.is_empty() {
+        return Err(ExperimentError::Unsupported {
+            message: "custom metrics (RunOptions::metrics) are computed only with Isolation::Threads; use derived metrics in the experiment file, or threads".into(),
+        });
+    }
     let dir = out.join("runs");
     std::fs::create_dir_all(&dir).map_err(|source| ExperimentError::Write { path: dir.display().to_string(), source })?;
     let specs = experiment.runs();
@@ -185,7 +254,6 @@ pub fn run(
     let pending: Vec<usize> = (0..specs.len()).filter(|&i| results[i].is_none()).collect();
     let mut state = Progress { total: specs.len(), reused: specs.len() - pending.len(), ..Progress::default() };
     progress(&state);
-    let derived = &experiment.derived;
     let next = AtomicUsize::new(0);
     let (tx, rx) = std::sync::mpsc::channel::<(usize, RunResult)>();
     let mut write_error = None;
@@ -197,7 +265,10 @@ pub fn run(
                 loop {
                     let k = next.fetch_add(1, Ordering::Relaxed);
                     let Some(&i) = pending.get(k) else { break };
-                    let result = run_one(&specs[i], &options.metrics, derived);
+                    let result = match &options.isolation {
+                        Isolation::Threads => run_one(&specs[i], &options.metrics),
+                        Isolation::Processes { program } => process::run_in_child(program, &specs[i]),
+                    };
                     if tx.send((i, result)).is_err() {
                         break;
                     }
@@ -226,11 +297,17 @@ pub fn run(
     Ok(Results { experiment: experiment.clone(), runs: results.into_iter().map(|r| r.expect("every run ran or was reused")).collect() })
 }
 
-/// A finished, successful result of `spec` from an earlier invocation.
-fn reuse(dir: &Path, spec: &RunSpec) -> Option<RunResult> {
+/// The result of `spec` in `dir`, if there is one for exactly this spec.
+fn read_result(dir: &Path, spec: &RunSpec) -> Option<RunResult> {
     let text = std::fs::read_to_string(dir.join(spec.file_name())).ok()?;
     let result: RunResult = serde_json::from_str(&text).ok()?;
-    (result.spec == *spec && result.is_ok()).then_some(result)
+    (result.spec == *spec).then_some(result)
+}
+
+/// A finished, successful result of `spec` from an earlier invocation
+/// (failed runs are run again).
+fn reuse(dir: &Path, spec: &RunSpec) -> Option<RunResult> {
+    read_result(dir, spec).filter(RunResult::is_ok)
 }
 
 fn save(dir: &Path, result: &RunResult) -> Result<(), ExperimentError> {
@@ -246,9 +323,9 @@ fn save(dir: &Path, result: &RunResult) -> Result<(), ExperimentError> {
 /// Carries out one run: the variant's scenario on the spec's seed, to its
 /// end or the wall-clock limit, then its metrics. Never panics: every
 /// failure (including a panic inside the framework) is a failed result.
-pub fn run_one(spec: &RunSpec, extra: &[Arc<dyn Metric>], derived: &[file::Derived]) -> RunResult {
+pub fn run_one(spec: &RunSpec, extra: &[Arc<dyn Metric>]) -> RunResult {
     let started = Instant::now();
-    let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| simulate(spec, started, extra, derived)));
+    let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| simulate(spec, started, extra)));
     let (status, metrics, metrics_wall_s) = match outcome {
         Ok(Ok((metrics, secs))) => (RunStatus::Ok, metrics, secs),
         Ok(Err(reason)) => (RunStatus::Failed { reason: one_line(&reason) }, Values::new(), 0.0),
@@ -286,7 +363,8 @@ fn one_line(text: &str) -> String {
     text.lines().map(str::trim).filter(|l| !l.is_empty()).collect::<Vec<_>>().join(" ")
 }
 
-fn simulate(spec: &RunSpec, started: Instant, extra: &[Arc<dyn Metric>], derived: &[file::Derived]) -> Result<(Values, f64), String> {
+fn simulate(spec: &RunSpec, started: Instant, extra: &[Arc<dyn Metric>]) -> Result<(Values, f64), String> {
+    let derived = &spec.derived;
     let text = std::fs::read_to_string(&spec.scenario).map_err(|e| format!("cannot read {}: {e}", spec.scenario.display()))?;
     let scenario = file::variant_scenario(&spec.scenario, &text, &spec.overrides).map_err(|e| e.to_string())?.with_seed(spec.seed);
     let mut sim = scenario.builder().map_err(|e| e.to_string())?.capture(true).build().map_err(|e| e.to_string())?;
