@@ -20,6 +20,8 @@ builtins! {
     "tracker" => "peershare_tracker.wasm",
     "gnutella" => "peershare_gnutella.wasm",
     "cyclon" => "peershare_cyclon.wasm",
+    "raft" => "peershare_raft.wasm",
+    "raft-figure8" => "peershare_raft_figure8.wasm",
 }
 
 /// The folder holding the WebAssembly files the build script produced,

@@ -302,6 +302,23 @@ pub enum Event {
         /// The fault.
         fault: FaultId,
     },
+    /// A node lost its memory (a fault that restarts it from scratch took
+    /// it down) and with it the writes to its durable storage that were not
+    /// durable yet ([`crate::storage`]). Only recorded when there were any.
+    StorageLost {
+        /// The node.
+        node: NodeIndex,
+        /// Writes (puts and deletes) lost.
+        writes: u64,
+        /// Their keys' and values' bytes.
+        bytes: u64,
+    },
+    /// The consensus referee found a safety property broken
+    /// ([`crate::referee`]).
+    SafetyViolation {
+        /// What, where and when.
+        violation: crate::referee::Violation,
+    },
     /// A node a fault took down is back.
     NodeUp {
         /// The node.
@@ -569,6 +586,20 @@ fn event_fields(event: &Event) -> (&'static str, Vec<(&'static str, Json)>) {
         Event::FaultChanged { fault } => ("fault-changed", vec![("fault", json!(fault))]),
         Event::FaultEnded { fault } => ("fault-ended", vec![("fault", json!(fault))]),
         Event::NodeDown { node, fault } => ("node-down", vec![("node", json!(node)), ("fault", json!(fault))]),
+        Event::SafetyViolation { violation } => (
+            "safety-violation",
+            vec![
+                ("property", json!(violation.property.name())),
+                ("nodes", json!(violation.nodes)),
+                ("term", json!(violation.term)),
+                ("index", json!(violation.index)),
+                ("since", json!(violation.since.as_nanos())),
+                ("detail", json!(violation.detail)),
+            ],
+        ),
+        Event::StorageLost { node, writes, bytes } => {
+            ("storage-lost", vec![("node", json!(node)), ("writes", json!(writes)), ("bytes", json!(bytes))])
+        }
         Event::NodeUp { node, fault, state_kept } => {
             ("node-up", vec![("node", json!(node)), ("fault", json!(fault)), ("state_kept", json!(state_kept))])
         }

@@ -58,6 +58,10 @@ pub struct HostLimits {
     /// of 0 ns that re-arms itself, or messages bounced over a link without
     /// latency).
     pub max_handler_calls_per_second: u64,
+    /// Bytes one node's durable store may hold ([`crate::storage`]: the
+    /// contents reads see plus the writes not yet durable); a write past it
+    /// is refused and returns false.
+    pub max_storage_bytes_per_node: u64,
 }
 
 impl Default for HostLimits {
@@ -73,6 +77,7 @@ impl Default for HostLimits {
             max_log_bytes_per_node: 4 << 20,
             max_pending_timers: 10_000,
             max_handler_calls_per_second: 100_000,
+            max_storage_bytes_per_node: 64 << 20,
         }
     }
 }
@@ -95,11 +100,13 @@ pub enum HostLimit {
     PendingTimers,
     /// [`HostLimits::max_log_bytes_per_node`].
     LogBytesPerNode,
+    /// [`HostLimits::max_storage_bytes_per_node`].
+    StorageBytesPerNode,
 }
 
 impl HostLimit {
     /// Every limit, in the order refusals are reported.
-    pub const ALL: [HostLimit; 7] = [
+    pub const ALL: [HostLimit; 8] = [
         HostLimit::SendsPerEvent,
         HostLimit::MessageBytes,
         HostLimit::RecordBytes,
@@ -107,6 +114,7 @@ impl HostLimit {
         HostLimit::CallsPerEvent,
         HostLimit::PendingTimers,
         HostLimit::LogBytesPerNode,
+        HostLimit::StorageBytesPerNode,
     ];
 
     /// The limit's name in logs: `"sends-per-event"`, `"message-bytes"`, ...
@@ -119,6 +127,7 @@ impl HostLimit {
             HostLimit::CallsPerEvent => "calls-per-event",
             HostLimit::PendingTimers => "pending-timers",
             HostLimit::LogBytesPerNode => "log-bytes-per-node",
+            HostLimit::StorageBytesPerNode => "storage-bytes-per-node",
         }
     }
 
@@ -132,6 +141,7 @@ impl HostLimit {
             HostLimit::CallsPerEvent => limits.max_calls_per_event as u64,
             HostLimit::PendingTimers => limits.max_pending_timers as u64,
             HostLimit::LogBytesPerNode => limits.max_log_bytes_per_node,
+            HostLimit::StorageBytesPerNode => limits.max_storage_bytes_per_node,
         }
     }
 }
@@ -157,7 +167,7 @@ pub(crate) struct Allowance {
     /// Timers pending, counting those set in this event.
     pub pending_timers: usize,
     /// Refusals per limit, in [`HostLimit::ALL`] order.
-    pub refused: [Refused; 7],
+    pub refused: [Refused; HostLimit::ALL.len()],
 }
 
 impl Allowance {

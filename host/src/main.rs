@@ -236,6 +236,7 @@ fn run(cli: Cli) -> Result<(), SimError> {
         }
         Command::Run { scenario, seed, out, quiet, no_capture, viz, events } => {
             let events = peershare::events::EventFilter::from_name(&events).expect("clap checks the filter's name");
+            let path = scenario.clone();
             let scenario = Scenario::load(&scenario)?;
             let scenario = match seed {
                 Some(s) => scenario.with_seed(s),
@@ -254,6 +255,9 @@ fn run(cli: Cli) -> Result<(), SimError> {
                 let seen_in_snapshots: Vec<String> =
                     recorder.iter().flat_map(|r| r.warnings()).filter(|w| !summary.convention_warnings.contains(w)).cloned().collect();
                 print_summary(&summary, &seen_in_snapshots);
+                if !summary.safety_violations.is_empty() {
+                    println!("  replay: peershare run {} --seed {}", path.display(), summary.seed);
+                }
                 let capture = if no_capture { "" } else { ", capture.bin" };
                 let log = if events == peershare::events::EventFilter::None {
                     String::new()
@@ -438,6 +442,9 @@ fn print_summary(s: &Summary, more_warnings: &[String]) {
     }
     if !s.down.is_empty() {
         println!("  nodes down at the end: {}", s.down.len());
+    }
+    for v in &s.safety_violations {
+        println!("  SAFETY VIOLATION: {v}; nodes {:?}", v.nodes);
     }
     if !s.crashed.is_empty() {
         println!("  crashed nodes: {}", s.crashed.len());

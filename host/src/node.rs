@@ -9,6 +9,7 @@
 use crate::NodeIndex;
 use crate::limits::{Allowance, HostLimit, HostLimits, Refused, cut_line};
 use crate::rng::SimRng;
+use crate::storage::{Disk, DurableStore, Lost, StoragePolicy};
 use crate::time::{SimDuration, SimTime};
 use peershare_wire::Record;
 use rand_core::Rng;
@@ -247,6 +248,10 @@ pub struct NodeContext {
     allowance: Allowance,
     /// Log and output bytes kept over the node's life.
     log_bytes: u64,
+    /// The node's durable storage.
+    disk: Disk,
+    /// An observer is calling the peer: storage is read-only.
+    observing: bool,
 }
 
 impl NodeContext {
@@ -267,6 +272,8 @@ impl NodeContext {
             limits,
             allowance: Allowance::default(),
             log_bytes: 0,
+            disk: Disk::default(),
+            observing: false,
         }
     }
 
@@ -290,6 +297,7 @@ impl NodeContext {
     pub fn begin_event(&mut self, now: SimTime, pending_timers: usize) {
         self.now = now;
         self.allowance = Allowance { pending_timers, ..Allowance::default() };
+        self.disk.settle(now);
     }
 
     /// The limits this context enforces.
@@ -464,6 +472,109 @@ impl NodeContext {
         }
     }
 
+    /// Sets when this node's writes become durable (its group's policy).
+    pub fn set_storage_policy(&mut self, policy: StoragePolicy) {
+        self.disk.policy = policy;
+    }
+
+    /// The node's durable store, if it ever wrote to it.
+    pub fn storage(&self) -> Option<&DurableStore> {
+        self.disk.store()
+    }
+
+    /// Writes `value` under `key` in the node's durable store (durable once
+    /// synced, see [`crate::storage`]). Refused, returning false, past the
+    /// record size (key and value together), the event's allowance or the
+    /// node's storage quota, and while an observer is calling the peer.
+    pub fn storage_put(&mut self, key: Vec<u8>, value: Vec<u8>) -> bool {
+        let cost = self.storage_write_cost(&key, value.len());
+        if !self.admit_storage_write(key.len(), value.len(), cost) {
+            return false;
+        }
+        self.storage_put_admitted(key, value);
+        true
+    }
+
+    /// At most the bytes a write of `key` and `value_len` bytes adds to the
+    /// store's quota.
+    pub(crate) fn storage_write_cost(&self, key: &[u8], value_len: usize) -> u64 {
+        self.disk.store().map_or(2 * (key.len() + value_len) as u64, |s| s.cost_of_put(key, value_len))
+    }
+
+    /// Whether a write of this size and `cost` is within the limits; counts
+    /// the refusal if not. The host checks this before it copies the bytes.
+    pub(crate) fn admit_storage_write(&mut self, key_len: usize, value_len: usize, cost: u64) -> bool {
+        if self.observing || !self.admit_record(key_len + value_len) {
+            return false;
+        }
+        let held = self.disk.store().map_or(0, DurableStore::held_bytes);
+        if held.saturating_add(cost) > self.limits.max_storage_bytes_per_node {
+            self.allowance.refuse(HostLimit::StorageBytesPerNode, key_len + value_len);
+            return false;
+        }
+        true
+    }
+
+    /// Carries out a write [`Self::admit_storage_write`] admitted.
+    pub(crate) fn storage_put_admitted(&mut self, key: Vec<u8>, value: Vec<u8>) {
+        let policy = self.disk.policy;
+        self.disk.store_mut().put(key, value, &policy);
+    }
+
+    /// Removes `key` from the node's durable store (durable once synced).
+    pub fn storage_delete(&mut self, key: &[u8]) {
+        if self.observing || !self.allowance.admit(&self.limits, key.len()) {
+            return;
+        }
+        let policy = self.disk.policy;
+        if let Some(store) = self.disk.existing_mut() {
+            store.delete(key.to_vec(), &policy);
+        }
+    }
+
+    /// The value under `key` in the node's store, written or synced.
+    pub fn storage_get(&self, key: &[u8]) -> Option<&[u8]> {
+        self.disk.store()?.get(key)
+    }
+
+    /// The keys of the node's store that start with `prefix`, in order.
+    pub fn storage_keys(&self, prefix: &[u8]) -> Vec<Vec<u8>> {
+        self.disk.store().map(|s| s.keys_with_prefix(prefix).map(<[u8]>::to_vec).collect()).unwrap_or_default()
+    }
+
+    /// Makes every write so far durable, after the group's disk latency;
+    /// `on-timer(tag)` follows once they are (see [`crate::storage`]).
+    /// Returns the timer's handle, or 0 if refused (as [`Self::set_timer`];
+    /// while observed, nothing happens).
+    pub fn storage_sync(&mut self, tag: u64) -> u64 {
+        if self.observing {
+            return 0;
+        }
+        let policy = self.disk.policy;
+        let now = self.now;
+        let delay = match self.disk.existing_mut() {
+            Some(store) => store.sync(now, &policy),
+            None => policy.sync_latency,
+        };
+        self.set_timer(delay, tag)
+    }
+
+    /// The node lost its memory at `now` (a crash, a restart from
+    /// scratch): its store keeps only what was durable by then.
+    pub fn lose_unsynced_writes(&mut self, now: SimTime) -> Lost {
+        self.disk.crash(now)
+    }
+
+    /// Hands the node's disk to its next incarnation.
+    pub fn take_disk(&mut self) -> Disk {
+        std::mem::take(&mut self.disk)
+    }
+
+    /// Gives this context the disk of the node's previous incarnation.
+    pub fn set_disk(&mut self, disk: Disk) {
+        self.disk = disk;
+    }
+
     /// The calls refused in this event, per limit that refused any, and
     /// resets the counts.
     pub fn take_refusals(&mut self) -> impl Iterator<Item = (HostLimit, Refused)> + use<> {
@@ -473,8 +584,9 @@ impl NodeContext {
 
     /// Remembers the context's state (random stream, timer counter, effects
     /// and allowance so far) so that an observation can be undone with
-    /// [`Self::restore`].
-    pub fn save(&self) -> SavedContext {
+    /// [`Self::restore`]; until then, storage is read-only.
+    pub fn save(&mut self) -> SavedContext {
+        self.observing = true;
         SavedContext {
             rng: self.rng.clone(),
             next_timer: self.next_timer,
@@ -486,6 +598,7 @@ impl NodeContext {
 
     /// Undoes everything since [`Self::save`]: draws, timers and effects.
     pub fn restore(&mut self, saved: SavedContext) {
+        self.observing = false;
         self.rng = saved.rng;
         self.next_timer = saved.next_timer;
         self.effects.truncate(saved.effects);
@@ -593,6 +706,9 @@ pub trait PeerRuntime: Send {
     /// The context handlers write their effects into.
     fn context(&mut self) -> &mut NodeContext;
 
+    /// The context, to read (the node's storage, say).
+    fn context_ref(&self) -> &NodeContext;
+
     /// Runs the handler for one input. An `Err` means the node crashed; the
     /// engine records it and never calls this node again.
     fn handle(&mut self, input: Input<'_>) -> Result<CallCost, CrashReason>;
@@ -649,6 +765,10 @@ impl<P: Peer> NativeRuntime<P> {
 impl<P: Peer> PeerRuntime for NativeRuntime<P> {
     fn context(&mut self) -> &mut NodeContext {
         &mut self.ctx
+    }
+
+    fn context_ref(&self) -> &NodeContext {
+        &self.ctx
     }
 
     fn handle(&mut self, input: Input<'_>) -> Result<CallCost, CrashReason> {

@@ -109,6 +109,7 @@ const SDK_SOURCES: &[(&str, &str)] = &[
     ("rpc.rs", include_str!("../sdk/src/rpc.rs")),
     ("runner.rs", include_str!("../sdk/src/runner.rs")),
     ("state.rs", include_str!("../sdk/src/state.rs")),
+    ("storage.rs", include_str!("../sdk/src/storage.rs")),
     ("sys.rs", include_str!("../sdk/src/sys.rs")),
     ("testing.rs", include_str!("../sdk/src/testing.rs")),
     ("trace.rs", include_str!("../sdk/src/trace.rs")),

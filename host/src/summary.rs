@@ -126,6 +126,10 @@ pub struct Summary {
     /// [`crate::correctness`]); absent when there were none to judge or no
     /// event log was kept.
     pub correctness: Option<crate::correctness::Correctness>,
+    /// Consensus safety violations the referee found ([`crate::referee`];
+    /// absent when it did not watch or found none).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub safety_violations: Vec<crate::referee::Violation>,
 }
 
 /// What one fault did in a run.

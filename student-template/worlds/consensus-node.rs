@@ -6,7 +6,11 @@
 //! every node commits entries in index order. The proposer completes the
 //! operation when its entry commits. This is correct only while no node
 //! fails and no message is lost: make it Raft (elections, terms, log
-//! matching) and let the fault timeline test it.
+//! matching) and let the fault timeline test it. Keep the term, the vote
+//! and the log on the node's disk (`ctx.storage()`, synced before you
+//! answer) so that a crash that wipes memory does not make you forget a
+//! vote, and run your scenarios with `referee = "watch"`: the host checks
+//! election safety, log matching and every commit from outside.
 
 use peershare_sdk::prelude::*;
 use std::collections::BTreeMap;

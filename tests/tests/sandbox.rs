@@ -509,6 +509,7 @@ fn observing_a_nosy_peer_never_changes_the_run() {
         for node in 0..HONEST {
             let state = observed.inspect_node(node).expect("the hostile peer is observable");
             assert_eq!(state.u64("inspected"), Some(1), "each observation starts from the unobserved state");
+            assert_eq!(observed.storage(node), None, "an observation never writes to the node's disk");
             seen += 1;
         }
         let snapshot = observed.topology(None);

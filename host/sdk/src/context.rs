@@ -148,6 +148,16 @@ impl Context {
         Timer(id)
     }
 
+    /// Keeps a one-shot host callback that `set(host_tag)` asked for (a
+    /// timer, a storage sync), reported to the peer as `tag`.
+    pub(crate) fn arm_callback(&mut self, tag: u64, set: impl FnOnce(u64) -> u64) -> Timer {
+        self.next_timer += 1;
+        let id = self.next_timer;
+        let handle = set(id);
+        self.timers.insert(id, Armed { tag, period: None, handle });
+        Timer(id)
+    }
+
     /// The peer's tag for a host timer that fired, re-arming it if it is
     /// periodic; `None` if it was cancelled meanwhile.
     pub(crate) fn fired(&mut self, host_tag: u64) -> Option<u64> {

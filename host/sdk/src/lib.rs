@@ -8,7 +8,8 @@
 //! by convention: observable [`State`] (routing tables, fingers, successors,
 //! leaders, ...), lookup trace [`Step`]s and operation outcomes
 //! ([`Outcome`]). [`id`] does identifier arithmetic (XOR, ring distances);
-//! [`rpc::Rpcs`] matches answers and timeouts to the requests sent.
+//! [`rpc::Rpcs`] matches answers and timeouts to the requests sent;
+//! [`Storage`] is the node's durable storage, which outlives crashes.
 //!
 //! ```
 //! use peershare_sdk::prelude::*;
@@ -72,6 +73,7 @@ mod outcome;
 pub mod rpc;
 mod runner;
 mod state;
+mod storage;
 mod sys;
 pub mod testing;
 mod trace;
@@ -81,6 +83,7 @@ pub use outcome::Outcome;
 pub use peershare_wire::{Contact, Record, Value, id};
 pub use runner::Runner;
 pub use state::{Role, State};
+pub use storage::Storage;
 pub use trace::{Distance, Step};
 
 /// A node's index: its network address in the simulation.

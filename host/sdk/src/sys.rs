@@ -7,7 +7,7 @@ use crate::context::Level;
 #[cfg(target_family = "wasm")]
 mod imp {
     use super::Level;
-    use crate::bindings::peershare::sim::{host, types};
+    use crate::bindings::peershare::sim::{host, storage, types};
 
     pub fn send(to: u32, bytes: &[u8]) {
         host::send(to, bytes);
@@ -44,6 +44,21 @@ mod imp {
     }
     pub fn committed(index: u64, bytes: &[u8]) {
         host::committed(index, bytes);
+    }
+    pub fn storage_put(key: &[u8], value: &[u8]) -> bool {
+        storage::put(key, value)
+    }
+    pub fn storage_delete(key: &[u8]) {
+        storage::delete(key);
+    }
+    pub fn storage_get(key: &[u8]) -> Option<Vec<u8>> {
+        storage::get(key)
+    }
+    pub fn storage_keys(prefix: &[u8]) -> Vec<Vec<u8>> {
+        storage::keys(prefix)
+    }
+    pub fn storage_sync(tag: u64) -> u64 {
+        storage::sync(tag)
     }
 }
 
@@ -91,6 +106,28 @@ mod imp {
     }
     pub fn committed(index: u64, bytes: &[u8]) {
         record(Effect::Committed { index, value: bytes.to_vec() });
+    }
+    pub fn storage_put(key: &[u8], value: &[u8]) -> bool {
+        with_host(|h| h.disk.put(key, value));
+        true
+    }
+    pub fn storage_delete(key: &[u8]) {
+        with_host(|h| h.disk.delete(key));
+    }
+    pub fn storage_get(key: &[u8]) -> Option<Vec<u8>> {
+        with_host(|h| h.disk.get(key))
+    }
+    pub fn storage_keys(prefix: &[u8]) -> Vec<Vec<u8>> {
+        with_host(|h| h.disk.keys(prefix))
+    }
+    pub fn storage_sync(tag: u64) -> u64 {
+        with_host(|h| h.disk.start_sync(tag));
+        let handle = with_host(|h| {
+            h.next_handle += 1;
+            h.next_handle
+        });
+        record(Effect::Synced { handle, tag });
+        handle
     }
 }
 

@@ -89,6 +89,60 @@ pub enum Effect {
         /// The value.
         value: Vec<u8>,
     },
+    /// A sync of durable storage started: the writes so far become durable
+    /// when the harness fires its completion ([`Harness::fire`] with the
+    /// peer's tag), and a [`Harness::restart`] before that loses them.
+    Synced {
+        /// The host's handle.
+        handle: u64,
+        /// The host-level tag.
+        tag: u64,
+    },
+}
+
+/// Keys and values of the test host's storage.
+type Contents = std::collections::BTreeMap<Vec<u8>, Vec<u8>>;
+
+/// The test host's durable storage: what reads see, and what a
+/// [`Harness::restart`] keeps (the writes synced so far).
+#[derive(Clone, Debug, Default)]
+#[cfg_attr(target_family = "wasm", allow(dead_code))]
+pub(crate) struct TestDisk {
+    current: Contents,
+    durable: Contents,
+    /// Syncs under way: their host-level tags and the contents they cover.
+    syncing: Vec<(u64, Contents)>,
+}
+
+#[cfg_attr(target_family = "wasm", allow(dead_code))]
+impl TestDisk {
+    pub fn put(&mut self, key: &[u8], value: &[u8]) {
+        self.current.insert(key.to_vec(), value.to_vec());
+    }
+    pub fn delete(&mut self, key: &[u8]) {
+        self.current.remove(key);
+    }
+    pub fn get(&self, key: &[u8]) -> Option<Vec<u8>> {
+        self.current.get(key).cloned()
+    }
+    pub fn keys(&self, prefix: &[u8]) -> Vec<Vec<u8>> {
+        self.current.range(prefix.to_vec()..).map(|(k, _)| k.clone()).take_while(|k| k.starts_with(prefix)).collect()
+    }
+    /// A sync started: what it will make durable, under the host-level tag
+    /// its completion fires with.
+    pub fn start_sync(&mut self, host_tag: u64) {
+        self.syncing.push((host_tag, self.current.clone()));
+    }
+    /// The completion of a sync fires: its writes are durable.
+    fn finish_sync(&mut self, host_tag: u64) {
+        if let Some(k) = self.syncing.iter().position(|(t, _)| *t == host_tag) {
+            self.durable = self.syncing.remove(k).1;
+        }
+    }
+    fn crash(&mut self) {
+        self.current = self.durable.clone();
+        self.syncing.clear();
+    }
 }
 
 /// The recording host of this thread (on WebAssembly, the real host is used
@@ -98,6 +152,7 @@ pub enum Effect {
 pub(crate) struct TestHost {
     pub now: u64,
     pub next_handle: u64,
+    pub disk: TestDisk,
     rng: u64,
     effects: Vec<Effect>,
 }
@@ -132,6 +187,7 @@ pub(crate) fn record(effect: Effect) {
 /// thread's recording host, so run one harness per test.
 pub struct Harness<P: Peer> {
     runner: Runner<P>,
+    start: Start,
 }
 
 impl<P: Peer> Harness<P> {
@@ -146,8 +202,26 @@ impl<P: Peer> Harness<P> {
     pub fn start_with(start: Start) -> Self {
         HOST.with(|h| *h.borrow_mut() = TestHost::default());
         let mut runner = Runner::new();
-        runner.start(start);
-        Harness { runner }
+        runner.start(start.clone());
+        Harness { runner, start }
+    }
+
+    /// Crashes the node and starts it again from scratch, as a `lose-state`
+    /// crash does: its memory, timers and the storage writes it did not
+    /// sync are gone; what it synced is there for its `init` to read.
+    pub fn restart(&mut self) {
+        with_host(|h| {
+            h.disk.crash();
+            h.effects.clear();
+        });
+        self.runner = Runner::new();
+        self.runner.start(self.start.clone());
+    }
+
+    /// The value under `key` in the node's durable storage as a restart
+    /// would find it (synced writes only).
+    pub fn durable(&self, key: &[u8]) -> Option<Vec<u8>> {
+        with_host(|h| h.disk.durable.get(key).cloned())
     }
 
     /// Delivers a message from `from`.
@@ -155,12 +229,14 @@ impl<P: Peer> Harness<P> {
         self.runner.on_message(from, &message.encode());
     }
 
-    /// Fires the earliest-set pending timer with the peer's tag `tag`;
-    /// returns false if none is pending.
+    /// Fires the earliest-set pending timer with the peer's tag `tag` (or
+    /// the completion of a storage sync with that tag); returns false if
+    /// none is pending.
     pub fn fire(&mut self, tag: u64) -> bool {
         let Some((_, host_tag)) = self.runner.context().pending().find(|&(t, _)| t == tag) else {
             return false;
         };
+        with_host(|h| h.disk.finish_sync(host_tag));
         self.runner.on_timer(host_tag);
         true
     }

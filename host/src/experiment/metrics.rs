@@ -39,6 +39,20 @@
 //! | `fuel_per_call` | WebAssembly fuel / handler calls |
 //! | `nodes_crashed` | nodes that failed on their own (traps, limits), not by a fault |
 //!
+//! ## Consensus (nodes that publish a `role`)
+//! Roles and terms are those of each node's last published state (see
+//! [`super::consensus::Leadership`]); commit latency is `propose.latency_*`.
+//!
+//! | name | definition |
+//! |---|---|
+//! | `consensus.first_leader_ms` | when a node first published the role "leader", in ms from the run's start |
+//! | `consensus.leaderships` | times a node's published role became "leader" (1 for a run with one stable leader) |
+//! | `consensus.max_term` | the highest term published |
+//! | `consensus.unavailable_ms` | from the first leader on, the time during which no node up held the role "leader" (a leader crash's unavailability window) |
+//! | `consensus.entries_committed` | distinct (index, value) pairs reported through `committed` |
+//! | `consensus.messages_per_commit` | messages handed to the network / entries committed |
+//! | `consensus.commits_per_s` | entries committed / seconds of virtual time |
+//!
 //! ## Published state (gossip, anti-entropy)
 //! A node's state here is the last record it published (`Context::publish`),
 //! byte for byte; a node up but yet to publish holds none.
@@ -247,6 +261,21 @@ pub fn standard(sim: &Simulation) -> Values {
         values.insert("fuel_per_call".into(), summary.fuel_consumed as f64 / summary.handler_calls as f64);
     }
     values.insert("nodes_crashed".into(), summary.crashed.len() as f64);
+    if let Some(l) = super::consensus::Leadership::of(sim) {
+        if let Some(first) = l.first_leader {
+            values.insert("consensus.first_leader_ms".into(), first.as_nanos() as f64 / 1e6);
+            values.insert("consensus.unavailable_ms".into(), l.unavailable.as_nanos() as f64 / 1e6);
+        }
+        values.insert("consensus.leaderships".into(), l.leaderships as f64);
+        values.insert("consensus.max_term".into(), l.max_term as f64);
+        values.insert("consensus.entries_committed".into(), l.entries_committed as f64);
+        if l.entries_committed > 0 {
+            values.insert("consensus.messages_per_commit".into(), summary.messages.sent as f64 / l.entries_committed as f64);
+        }
+        if secs > 0.0 {
+            values.insert("consensus.commits_per_s".into(), l.entries_committed as f64 / secs);
+        }
+    }
     if let Some(agreement) = StateAgreement::of(sim) {
         values.insert("state.agreement".into(), agreement.share);
         if let Some(since) = agreement.since {

@@ -33,6 +33,7 @@
 //! Comparisons are therefore paired by seed.
 
 pub mod analysis;
+pub mod consensus;
 pub mod expr;
 pub mod file;
 pub mod metrics;

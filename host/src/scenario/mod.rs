@@ -4,6 +4,7 @@
 //! seed = 42                 # default seed (the CLI's --seed overrides it)
 //! duration = "30s"          # virtual time to simulate
 //! id_bits = 160             # length of node identifiers
+//! referee = "watch"         # check consensus safety (watch | stop | off), see crate::referee
 //!
 //! [network]
 //! latency = { model = "uniform", min = "10ms", max = "60ms" }
@@ -21,11 +22,12 @@
 //! plugin = "flood"          # a built-in plugin, or a path to a .wasm file
 //! upload = "10Mbps"         # default "unlimited"
 //! download = "50Mbps"
-//! bootstrap = { strategy = "random", count = 4 }   # none | first | random | previous | regular (`degree`)
+//! bootstrap = { strategy = "random", count = 4 }   # none | first | random | previous | regular (`degree`) | clusters (`size`)
 //! join_interval = "10ms"    # delay between consecutive node starts
 //! fuel_per_event = 500000000
 //! memory_limit = "64MiB"
 //! cpu_ns_per_fuel = 0.5     # charge handlers' fuel as virtual CPU time
+//! storage = { sync = "explicit", sync_latency = "2ms" }  # durable storage: explicit | always | never
 //! [groups.config]           # passed to the peer's init as a "config" record
 //! ttl = 6
 //!
@@ -66,6 +68,7 @@
 //! calls_per_event = 100000
 //! log_line_size = "8KiB"
 //! log_per_node = "4MiB"            # log and output text per node and run
+//! storage_per_node = "64MiB"       # a node's durable store (see crate::storage)
 //! pending_timers = 10000           # per node
 //! handler_calls_per_second = 100000  # per node, in virtual time
 //! ```
@@ -83,6 +86,7 @@ use crate::network::{Bandwidth, LatencyMatrix, LatencyModel, LinkModel};
 use crate::node::Operation;
 use crate::rng::{SeedTree, Stream, below, open_unit_f64};
 use crate::sim::{Bootstrap, GroupSpec, PeerSource, Simulation, SimulationBuilder};
+use crate::storage::{StoragePolicy, SyncMode};
 use crate::time::{SimDuration, SimTime};
 use crate::wasm::{Plugin, WasmLimits};
 use peershare_wire::{Record, Value};
@@ -114,6 +118,8 @@ struct File {
     faults: Vec<Spanned<faults::FaultSection>>,
     #[serde(default)]
     limits: LimitsSection,
+    #[serde(default)]
+    referee: crate::referee::Refereeing,
 }
 
 /// The `[limits]` table: sizes as text ("1MiB"), counts as numbers.
@@ -126,6 +132,7 @@ struct LimitsSection {
     bytes_per_event: Option<Spanned<String>>,
     log_line_size: Option<Spanned<String>>,
     log_per_node: Option<Spanned<String>>,
+    storage_per_node: Option<Spanned<String>>,
     sends_per_event: Option<Spanned<u64>>,
     calls_per_event: Option<Spanned<u64>>,
     pending_timers: Option<Spanned<u64>>,
@@ -194,7 +201,18 @@ struct GroupSection {
     fuel_per_event: Option<u64>,
     memory_limit: Option<Spanned<String>>,
     cpu_ns_per_fuel: Option<Spanned<f64>>,
+    storage: Option<StorageSection>,
     config: Option<Spanned<toml::Table>>,
+}
+
+/// A group's `storage` table: when its nodes' writes become durable.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct StorageSection {
+    #[serde(default)]
+    sync: SyncMode,
+    #[serde(default)]
+    sync_latency: SimDuration,
 }
 
 #[derive(Debug, Deserialize)]
@@ -324,6 +342,9 @@ impl Scenario {
         let mut log = limits.max_log_bytes_per_node as usize;
         size(&l.log_per_node, "log_per_node", &mut log)?;
         limits.max_log_bytes_per_node = log as u64;
+        let mut storage = limits.max_storage_bytes_per_node as usize;
+        size(&l.storage_per_node, "storage_per_node", &mut storage)?;
+        limits.max_storage_bytes_per_node = storage as u64;
         let (mut sends, mut calls, mut timers) =
             (limits.max_sends_per_event as u64, limits.max_calls_per_event as u64, limits.max_pending_timers as u64);
         count(&l.sends_per_event, "sends_per_event", &mut sends)?;
@@ -550,7 +571,7 @@ impl Scenario {
     pub fn builder(&self) -> Result<SimulationBuilder, SimError> {
         let f = &self.file;
         let limits = self.host_limits().map_err(|e| SimError::Setup(e.to_string()))?;
-        let mut b = SimulationBuilder::new(self.seed).id_bits(f.id_bits).limits(limits);
+        let mut b = SimulationBuilder::new(self.seed).id_bits(f.id_bits).limits(limits).referee(f.referee);
         let mut default_link = LinkModel {
             latency: f.network.latency.clone().unwrap_or_default(),
             loss: f.network.loss.as_ref().map_or(0.0, |l| *l.get_ref()),
@@ -597,6 +618,9 @@ impl Scenario {
             spec.start = SimTime::ZERO + g.start.unwrap_or_default();
             spec.join_interval = g.join_interval.unwrap_or_default();
             spec.cpu_ns_per_fuel = g.cpu_ns_per_fuel.as_ref().map(|c| *c.get_ref());
+            if let Some(st) = &g.storage {
+                spec.storage = StoragePolicy { sync: st.sync, sync_latency: st.sync_latency };
+            }
             if let Some(bootstrap) = &g.bootstrap {
                 spec.bootstrap = bootstrap.get_ref().clone();
             }

@@ -15,6 +15,9 @@ use std::collections::BTreeMap;
 /// let strategy = Bootstrap::Regular { degree: 4 };
 /// assert!(strategy.check(100).is_ok());
 /// assert!(strategy.check(4).unwrap_err().contains("fewer than"));
+/// // Consensus clusters of 5: a group of 500 nodes makes 100 of them.
+/// assert!(Bootstrap::Clusters { size: 5 }.check(500).is_ok());
+/// assert!(Bootstrap::Clusters { size: 5 }.check(12).is_err());
 /// ```
 #[derive(Clone, Debug, PartialEq, Eq, Default, serde::Deserialize)]
 #[serde(tag = "strategy", rename_all = "kebab-case", deny_unknown_fields)]
@@ -43,6 +46,14 @@ pub enum Bootstrap {
         /// Contacts per node.
         degree: usize,
     },
+    /// The group's nodes in consecutive clusters of `size` (in index
+    /// order): every node is given the other members of its cluster, in
+    /// index order. The membership of consensus groups (Raft, PBFT); with
+    /// `size` equal to the group's count, one cluster of the whole group.
+    Clusters {
+        /// Nodes per cluster; the group's count must be a multiple of it.
+        size: usize,
+    },
 }
 
 impl Bootstrap {
@@ -55,6 +66,10 @@ impl Bootstrap {
             }
             Bootstrap::Regular { degree } if (degree * count) % 2 == 1 => {
                 Err(format!("a {degree}-regular graph on {count} nodes does not exist: degree x nodes must be even"))
+            }
+            Bootstrap::Clusters { size: 0 } => Err("a cluster needs at least one node (size = 0)".into()),
+            Bootstrap::Clusters { size } if !count.is_multiple_of(size) => {
+                Err(format!("{count} nodes do not split into clusters of {size}: the group's count must be a multiple of the size"))
             }
             _ => Ok(()),
         }
@@ -71,6 +86,12 @@ pub(super) fn group_contacts(strategy: &Bootstrap, first: usize, count: usize, i
             regular_graph(count, degree, rng).into_iter().map(|ns| ns.into_iter().map(|n| contact(first + n)).collect()).collect()
         }
         Bootstrap::None => vec![Vec::new(); count],
+        Bootstrap::Clusters { size } => (0..count)
+            .map(|j| {
+                let start = first + j - j % size;
+                (start..start + size).filter(|&i| i != first + j).map(contact).collect()
+            })
+            .collect(),
         Bootstrap::First => (first..first + count).map(|i| if i == 0 { Vec::new() } else { vec![contact(0)] }).collect(),
         Bootstrap::Random { count: want } => (first..first + count)
             .map(|index| {
@@ -165,6 +186,17 @@ mod tests {
 
     fn graph(n: usize, d: usize, seed: u64) -> Vec<Vec<usize>> {
         regular_graph(n, d, &mut SeedTree::new(seed).stream(Stream::Topology))
+    }
+
+    #[test]
+    fn clusters_give_each_node_the_rest_of_its_cluster() {
+        let ids: Vec<Vec<u8>> = (0..9u8).map(|i| vec![i]).collect();
+        let mut rng = SeedTree::new(1).stream(Stream::Topology);
+        // A group of 6 starting at node 3, in clusters of 3: {3,4,5}, {6,7,8}.
+        let contacts = group_contacts(&Bootstrap::Clusters { size: 3 }, 3, 6, &ids, &mut rng);
+        let nodes: Vec<Vec<u32>> = contacts.iter().map(|cs| cs.iter().map(|c| c.index).collect()).collect();
+        assert_eq!(nodes, [vec![4, 5], vec![3, 5], vec![3, 4], vec![7, 8], vec![6, 8], vec![6, 7]]);
+        assert!(Bootstrap::Clusters { size: 0 }.check(3).is_err());
     }
 
     #[test]

@@ -415,6 +415,18 @@ impl Simulation {
         slot.down = Some(fault);
         self.faults.counters[fault as usize].departures += 1;
         self.log.record(self.now, || Event::NodeDown { node, fault });
+        let loses_memory = match &self.faults.records[fault as usize].fault.kind {
+            FaultKind::Crash { recovery } => *recovery == Recovery::LoseState,
+            FaultKind::Churn(churn) => !churn.keep_state,
+            _ => false,
+        };
+        if loses_memory {
+            let now = self.now;
+            let lost = self.nodes[node as usize].runtime.context().lose_unsynced_writes(now);
+            if lost.writes > 0 {
+                self.log.record(now, || Event::StorageLost { node, writes: lost.writes, bytes: lost.bytes });
+            }
+        }
         true
     }
 
@@ -447,7 +459,13 @@ impl Simulation {
         let restart = slot.started || std::mem::take(&mut slot.start_due);
         slot.started = false;
         let epoch = slot.epoch;
-        let ctx = NodeContext::with_limits(node, self.seeds.stream(Stream::Restart(node, epoch)), self.limits.clone());
+        let mut ctx = NodeContext::with_limits(node, self.seeds.stream(Stream::Restart(node, epoch)), self.limits.clone());
+        // The disk outlives the node's memory (it lost its unsynced writes
+        // when it went down).
+        ctx.set_disk(slot.runtime.context().take_disk());
+        if let Some(watch) = &mut self.referee {
+            watch.referee.restarted(node);
+        }
         let source = &self.sources[slot.group as usize];
         match make_runtime(source, node, ctx, self.seeds.stream(Stream::RestartWasi(node, epoch))) {
             Ok(runtime) => {

@@ -7,6 +7,7 @@
 
 mod bootstrap;
 mod faults;
+mod refereeing;
 mod snapshot;
 
 pub use bootstrap::Bootstrap;
@@ -87,6 +88,8 @@ pub struct GroupSpec {
     /// While a node is busy, its messages, timers and operations wait in
     /// arrival order, and what a handler sends leaves when it has finished.
     pub cpu_ns_per_fuel: Option<f64>,
+    /// When the nodes' writes to durable storage become durable.
+    pub storage: crate::storage::StoragePolicy,
 }
 
 impl GroupSpec {
@@ -103,6 +106,7 @@ impl GroupSpec {
             start: SimTime::ZERO,
             join_interval: SimDuration::ZERO,
             cpu_ns_per_fuel: None,
+            storage: crate::storage::StoragePolicy::default(),
         }
     }
 }
@@ -134,6 +138,7 @@ pub struct SimulationBuilder {
     operations: Vec<(SimTime, NodeIndex, Operation)>,
     application: Option<Arc<dyn Fn() -> Box<dyn Application> + Send + Sync>>,
     faults: Vec<Fault>,
+    referee: crate::referee::Refereeing,
 }
 
 impl SimulationBuilder {
@@ -151,7 +156,17 @@ impl SimulationBuilder {
             operations: Vec::new(),
             application: None,
             faults: Vec::new(),
+            referee: crate::referee::Refereeing::Off,
         }
+    }
+
+    /// Has the consensus referee ([`crate::referee`]) watch the run: after
+    /// every handler, each node's observable state and what it committed
+    /// are checked against consensus safety. Nodes are refereed per
+    /// cluster: a node and its bootstrap contacts.
+    pub fn referee(mut self, refereeing: crate::referee::Refereeing) -> Self {
+        self.referee = refereeing;
+        self
     }
 
     /// Adds a fault to the timeline (see [`crate::fault`]).
@@ -264,7 +279,8 @@ impl SimulationBuilder {
             let mut bootstraps = bootstrap::group_contacts(&group.bootstrap, nodes.len(), group.count, &ids, &mut topology).into_iter();
             for j in 0..group.count {
                 let index = network.add_node(g, group.uplink, group.downlink);
-                let ctx = NodeContext::with_limits(index, seeds.stream(Stream::Node(index)), limits.clone());
+                let mut ctx = NodeContext::with_limits(index, seeds.stream(Stream::Node(index)), limits.clone());
+                ctx.set_storage_policy(group.storage);
                 let runtime = make_runtime(&group.peer, index, ctx, seeds.stream(Stream::NodeWasi(index))).map_err(|message| {
                     SimError::Instantiate { node: index, group: group.name.clone(), plugin: group.peer.describe(), message }
                 })?;
@@ -325,7 +341,9 @@ impl SimulationBuilder {
             seeds,
             sources: self.groups.iter().map(|g| g.peer.clone()).collect(),
             normal_capacity: self.groups.iter().map(|g| (g.uplink, g.downlink)).collect(),
+            referee: None,
         };
+        sim.referee = refereeing::Watch::new(self.referee, &sim.init_args);
         for (at, node, op) in self.operations {
             sim.schedule_operation(at, node, op)?;
         }
@@ -526,6 +544,8 @@ pub struct Simulation {
     seeds: SeedTree,
     sources: Vec<PeerSource>,
     normal_capacity: Vec<(Bandwidth, Bandwidth)>,
+    /// The consensus referee, when it watches.
+    referee: Option<Box<refereeing::Watch>>,
 }
 
 impl Simulation {
@@ -613,6 +633,14 @@ impl Simulation {
         self.log.record(self.now, || Event::Crashed { node, reason, handling });
     }
 
+    /// A node's durable storage as of now ([`crate::storage`]): what a
+    /// crash would leave, what its reads see, and how many writes a crash
+    /// would lose; `None` if it never wrote to it.
+    pub fn storage(&self, node: NodeIndex) -> Option<crate::storage::StorageView> {
+        let slot = self.nodes.get(node as usize)?;
+        Some(slot.runtime.context_ref().storage()?.view(self.now))
+    }
+
     /// The state a node published last (decoded), if any.
     pub fn node_state(&self, node: NodeIndex) -> Option<Record> {
         let bytes = self.nodes.get(node as usize)?.state.as_ref()?;
@@ -686,6 +714,9 @@ impl Simulation {
     pub fn run_until(&mut self, end: SimTime) -> Result<(), SimError> {
         while self.queue.peek_time().is_some_and(|t| t <= end) {
             self.step();
+            if self.stopped_by_referee() {
+                return Ok(());
+            }
         }
         self.now = self.now.max(end);
         Ok(())
@@ -737,6 +768,7 @@ impl Simulation {
             down: self.nodes.iter().enumerate().filter_map(|(i, n)| n.down.map(|f| (i as u32, f))).collect(),
             faults: self.fault_summaries(),
             convention_warnings: self.convention_warnings.iter().map(|((node, _), text)| format!("node {node}: {text}")).collect(),
+            safety_violations: self.violations().to_vec(),
             correctness: crate::correctness::check(self),
         }
     }
@@ -908,6 +940,8 @@ impl Simulation {
         if let Err(reason) = outcome {
             self.handling = handling;
             self.crash_node(node, reason);
+        } else {
+            self.referee_observe(node);
         }
     }
 
@@ -934,7 +968,10 @@ impl Simulation {
                 }
                 Effect::Complete { op, ok, result } => self.complete(node, op, ok, result),
                 Effect::Trace { op, step } => self.log.record(self.now, || Event::Trace { op, node, step: step.into() }),
-                Effect::Committed { index, value } => self.log.record(self.now, || Event::Committed { node, index, value: value.into() }),
+                Effect::Committed { index, value } => {
+                    self.referee_committed(node, index, &value);
+                    self.log.record(self.now, || Event::Committed { node, index, value: value.into() });
+                }
             }
         }
     }

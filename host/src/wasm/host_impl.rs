@@ -1,7 +1,7 @@
 //! The `host` interface as seen from inside a guest: every call becomes an
 //! effect in the node's context or a read of it.
 
-use super::peershare::sim::{host, types};
+use super::peershare::sim::{host, storage, types};
 use super::plugin::NodeState;
 use crate::limits::cut_line;
 use crate::node::{Level, RecordCall};
@@ -63,7 +63,7 @@ impl host::Host for NodeState {
 }
 
 /// Replaces the `host` calls that hand over bytes (send, log, publish-state,
-/// complete, trace, committed) with versions that read the guest's memory
+/// complete, trace, committed) and `storage.put` with versions that read the guest's memory
 /// in place: the limits are checked on the length first, and only what is
 /// kept is copied, so a refused 15 MB call costs nothing. The generated
 /// versions above stay as the trait requires; these shadow them.
@@ -108,7 +108,7 @@ pub(crate) fn add_borrowing_calls(linker: &mut Linker<NodeState>) -> wasmtime::R
         Ok(())
     })?;
     linker.allow_shadowing(false);
-    Ok(())
+    add_borrowing_storage_calls(linker)
 }
 
 /// Checks a record call's length, then copies and keeps it if admitted.
@@ -117,4 +117,45 @@ fn record_call(mut store: StoreContextMut<'_, NodeState>, call: RecordCall, byte
         let bytes = bytes.as_le_slice(&store).to_vec();
         store.data_mut().ctx.push_record(call, bytes);
     }
+}
+
+impl storage::Host for NodeState {
+    fn put(&mut self, key: Vec<u8>, value: Vec<u8>) -> bool {
+        self.ctx.storage_put(key, value)
+    }
+
+    fn delete(&mut self, key: Vec<u8>) {
+        self.ctx.storage_delete(&key);
+    }
+
+    fn get(&mut self, key: Vec<u8>) -> Option<Vec<u8>> {
+        self.ctx.storage_get(&key).map(<[u8]>::to_vec)
+    }
+
+    fn keys(&mut self, prefix: Vec<u8>) -> Vec<Vec<u8>> {
+        self.ctx.storage_keys(&prefix)
+    }
+
+    fn sync(&mut self, tag: u64) -> u64 {
+        self.ctx.storage_sync(tag)
+    }
+}
+
+/// Replaces `storage.put` with a version that checks the limits on the
+/// lengths before it copies the key and value out of the guest.
+fn add_borrowing_storage_calls(linker: &mut Linker<NodeState>) -> wasmtime::Result<()> {
+    linker.allow_shadowing(true);
+    let mut storage = linker.instance("peershare:sim/storage@0.1.0")?;
+    storage.func_wrap("put", |mut store: StoreContextMut<'_, NodeState>, (key, value): (WasmList<u8>, WasmList<u8>)| {
+        let (key_len, value_len) = (key.len(), value.len());
+        let cost = store.data().ctx.storage_write_cost(key.as_le_slice(&store), value_len);
+        if !store.data_mut().ctx.admit_storage_write(key_len, value_len, cost) {
+            return Ok((false,));
+        }
+        let (k, v) = (key.as_le_slice(&store).to_vec(), value.as_le_slice(&store).to_vec());
+        store.data_mut().ctx.storage_put_admitted(k, v);
+        Ok((true,))
+    })?;
+    linker.allow_shadowing(false);
+    Ok(())
 }

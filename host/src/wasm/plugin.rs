@@ -539,6 +539,10 @@ impl PeerRuntime for WasmNode {
         &mut self.store.data_mut().ctx
     }
 
+    fn context_ref(&self) -> &NodeContext {
+        &self.store.data().ctx
+    }
+
     fn handle(&mut self, input: Input<'_>) -> Result<CallCost, CrashReason> {
         let now = self.store.data().ctx.now().as_nanos();
         self.clock.0.store(now, Ordering::Relaxed);
@@ -565,7 +569,7 @@ impl PeerRuntime for WasmNode {
     /// Only a trap inside `inspect` cannot be undone: the node crashes.
     fn inspect(&mut self) -> Option<Result<Vec<u8>, CrashReason>> {
         let observable = self.observable.clone()?;
-        let saved = self.store.data().ctx.save();
+        let saved = self.store.data_mut().ctx.save();
         let random = self.random.each_ref().map(|r| r.lock().clone());
         INSPECT_SNAPSHOT.with_borrow_mut(|snapshot| {
             // SAFETY: no guest code runs on this store outside `call_inspect`.

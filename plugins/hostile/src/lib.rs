@@ -22,6 +22,15 @@
 //! - `exit`: `std::process::exit(3)`.
 //! - `big-outcome`: answers requests with a 2 MB outcome.
 //! - `sleepy-inspect`: honest, but sleeps for an hour inside `inspect`.
+//! - `journal` (durable storage, honest): every 100 ms writes entry `n` as
+//!   `entry/NNNNNN` and, every `sync_every` entries (default 3), syncs.
+//!   At init it counts the entries it finds and publishes `recovered`
+//!   (and checks the first one reads back); it publishes `written` after
+//!   every write and `synced` (the entries the last finished sync covered)
+//!   when a sync is done.
+//! - `big-puts`: 400 storage writes of `size` bytes.
+//! - `fill-storage`: writes 512 KiB values until the host refuses one, then
+//!   logs how many it wrote and goes on pinging.
 //!
 //! Every node answers a `PROBE` message by decoding its `data` field as a
 //! record and sending back `DECODED` with `ok`, the record encoded `again`
@@ -56,6 +65,18 @@ struct Node {
     inspected: u64,
     /// What a nosy `inspect` keeps allocating.
     hoard: Vec<Vec<u8>>,
+    /// Journal entries written, and how many go between syncs.
+    written: u64,
+    sync_every: u64,
+    /// Entries written when each sync under way started, oldest first.
+    syncing: std::collections::VecDeque<u64>,
+}
+
+/// The tag of a journal sync's completion.
+const SYNCED: u64 = 1;
+
+fn publish_journal(field: &str, value: u64) {
+    host::publish_state(&Record::new("state").with(field, value).encode());
 }
 
 thread_local! {
@@ -73,6 +94,33 @@ fn recurse(depth: u64, sink: &mut [u64; 64]) -> u64 {
 }
 
 struct Hostile;
+
+fn behaviour_is(name: &str) -> bool {
+    NODE.with(|s| s.borrow().as_ref().is_some_and(|s| s.behaviour == name))
+}
+
+/// The journal: a write every 100 ms, a sync every `sync_every` writes.
+fn journal(tag: u64) {
+    NODE.with(|s| {
+        let mut s = s.borrow_mut();
+        let s = s.as_mut().expect("init ran");
+        if tag == SYNCED {
+            if let Some(covered) = s.syncing.pop_front() {
+                publish_journal("synced", covered);
+            }
+            return;
+        }
+        s.written += 1;
+        let n = s.written;
+        assert!(peershare::sim::storage::put(format!("entry/{n:06}").as_bytes(), &n.to_be_bytes()), "a small write is kept");
+        publish_journal("written", n);
+        if n % s.sync_every == 0 {
+            s.syncing.push_back(n);
+            peershare::sim::storage::sync(SYNCED);
+        }
+        host::set_timer(100_000_000, 0);
+    });
+}
 
 impl Guest for Hostile {
     fn init(args: InitArgs) {
@@ -92,8 +140,20 @@ impl Guest for Hostile {
                 nosy: config.bool("nosy").unwrap_or(false),
                 inspected: 0,
                 hoard: Vec::new(),
+                written: 0,
+                sync_every: config.u64("sync_every").unwrap_or(3).max(1),
+                syncing: Default::default(),
             })
         });
+        if behaviour_is("journal") {
+            let found = peershare::sim::storage::keys(b"entry/");
+            if let Some(first) = found.first() {
+                let value = peershare::sim::storage::get(first).expect("a listed key reads back");
+                assert_eq!(value, 1u64.to_be_bytes(), "the first entry is entry 1");
+            }
+            NODE.with(|s| s.borrow_mut().as_mut().expect("init ran").written = found.len() as u64);
+            publish_journal("recovered", found.len() as u64);
+        }
     }
 
     fn on_message(from: u32, message: Vec<u8>) {
@@ -114,7 +174,11 @@ impl Guest for Hostile {
         }
     }
 
-    fn on_timer(_tag: u64) {
+    fn on_timer(tag: u64) {
+        if behaviour_is("journal") {
+            journal(tag);
+            return;
+        }
         let (index, behaviour, successor, nodes, size, fields) = NODE.with(|s| {
             let s = s.borrow();
             let s = s.as_ref().expect("init ran");
@@ -172,6 +236,22 @@ impl Guest for Hostile {
                 (0..nodes).filter(|&n| n != index).for_each(|n| host::send(n, &bomb));
             }
             "exit" => std::process::exit(3),
+            "big-puts" => {
+                let value = big();
+                for i in 0..400u32 {
+                    peershare::sim::storage::put(&i.to_be_bytes(), &value);
+                }
+            }
+            "fill-storage" => {
+                let value = vec![3u8; 512 * 1024];
+                let mut written = 0u32;
+                while peershare::sim::storage::put(&written.to_be_bytes(), &value) {
+                    written += 1;
+                }
+                host::log(Level::Info, &format!("storage refused write {} after {written} writes", written + 1));
+                NODE.with(|s| s.borrow_mut().as_mut().expect("init ran").behaviour = "honest".into());
+                host::set_timer(100_000_000, 0);
+            }
             "loop" => {
                 let mut x = 0u64;
                 loop {
@@ -240,6 +320,9 @@ impl Observable for Hostile {
             }
             if s.nosy {
                 s.inspected += 1;
+                // Refused: observing a node never changes its disk.
+                peershare::sim::storage::put(b"inspected", &s.inspected.to_be_bytes());
+                peershare::sim::storage::sync(9);
                 s.hoard.push(vec![1u8; 100_000]);
                 let map: HashMap<u64, u64> = (0..4).map(|k| (k, k)).collect();
                 std::hint::black_box(map);

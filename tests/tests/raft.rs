@@ -1,0 +1,265 @@
+//! The Raft plugin in a network: elections, replication and commitment
+//! under crashes, partitions and loss, checked from outside the plugin
+//! (the committed entries every node reports, its observable state, and
+//! the workload's operations).
+
+use peershare::events::Event;
+use peershare::fault::{Fault, FaultKind, NodeSet, Recovery, Target};
+use peershare::prelude::*;
+use std::collections::BTreeMap;
+
+/// Five Raft servers in one cluster with a proposal every 50 ms from 1 s
+/// to a second before the end, at random servers, over links losing
+/// `loss`; `extra` is appended to the scenario.
+fn cluster_with(seed: u64, seconds: u64, loss: f64, extra: &str) -> Simulation {
+    let text = format!(
+        "seed = {seed}\nduration = \"{seconds}s\"\n[network]\nlatency = {{ model = \"uniform\", min = \"2ms\", max = \"10ms\" }}\nloss = {loss:?}\n\n[[groups]]\nname = \"raft\"\ncount = 5\nplugin = \"raft\"\nbootstrap = {{ strategy = \"clusters\", size = 5 }}\n\n[[workload]]\nop = \"propose\"\nevery = \"50ms\"\nstart = \"1s\"\nend = \"{}s\"\n{extra}",
+        seconds - 1
+    );
+    let scenario = Scenario::parse(&text, "raft.toml", ".".as_ref()).unwrap();
+    scenario.builder().unwrap().build().unwrap()
+}
+
+fn cluster(seconds: u64, extra: &str) -> Simulation {
+    cluster_with(3, seconds, 0.0, extra)
+}
+
+/// What each node reported committing, index by index.
+fn committed(sim: &Simulation) -> BTreeMap<NodeIndex, BTreeMap<u64, Vec<u8>>> {
+    let mut logs: BTreeMap<NodeIndex, BTreeMap<u64, Vec<u8>>> = BTreeMap::new();
+    for e in sim.events().events() {
+        if let Event::Committed { node, index, value } = &e.event {
+            let previous = logs.entry(*node).or_default().insert(*index, value.to_vec());
+            assert!(previous.is_none_or(|p| p == value[..]), "node {node} committed two values at index {index}");
+        }
+    }
+    logs
+}
+
+/// No two nodes committed different values at one index, and every node's
+/// committed indices run from 1 without gaps.
+fn assert_state_machine_safety(sim: &Simulation) -> usize {
+    let logs = committed(sim);
+    let mut agreed: BTreeMap<u64, &Vec<u8>> = BTreeMap::new();
+    for (node, log) in &logs {
+        assert_eq!(log.keys().copied().collect::<Vec<_>>(), (1..=log.len() as u64).collect::<Vec<_>>(), "node {node} has gaps");
+        for (index, value) in log {
+            let first = agreed.entry(*index).or_insert(value);
+            assert_eq!(*first, value, "two values committed at index {index}");
+        }
+    }
+    agreed.len()
+}
+
+fn leaders(sim: &mut Simulation) -> Vec<(NodeIndex, u64)> {
+    (0..sim.node_count() as NodeIndex)
+        .filter_map(|n| {
+            let state = sim.inspect_node(n)?;
+            (state.str("role") == Some("leader")).then(|| (n, state.u64("term").unwrap_or(0)))
+        })
+        .collect()
+}
+
+fn proposals(sim: &Simulation, from: SimTime, to: SimTime) -> (usize, usize) {
+    let ops: Vec<_> = sim.operations().iter().filter(|o| o.issued_at >= from && o.issued_at < to).collect();
+    (ops.iter().filter(|o| o.outcome.as_ref().is_some_and(|r| r.ok)).count(), ops.len())
+}
+
+fn at_ms(ms: u64) -> SimTime {
+    SimTime::ZERO + SimDuration::from_millis(ms)
+}
+
+#[test]
+fn five_servers_elect_one_leader_and_commit_every_proposal_in_one_order() {
+    let mut sim = cluster(6, "");
+    sim.run_until(SimTime::from_secs(6)).unwrap();
+    assert_eq!(leaders(&mut sim).len(), 1);
+    let (ok, all) = proposals(&sim, SimTime::ZERO, SimTime::from_secs(6));
+    assert!(all >= 79, "one proposal every 50 ms for 4 s: {all}");
+    assert_eq!(ok, all, "every proposal commits");
+    assert_eq!(assert_state_machine_safety(&sim), all);
+    // Every server applied all of them.
+    let logs = committed(&sim);
+    assert_eq!(logs.len(), 5);
+    assert!(logs.values().all(|l| l.len() == all), "{:?}", logs.values().map(|l| l.len()).collect::<Vec<_>>());
+    for n in 0..5 {
+        let state = sim.inspect_node(n).unwrap();
+        assert_eq!(state.u64("commit_index"), Some(all as u64), "node {n}");
+        assert_eq!(state.u64s("log_terms").map(<[u64]>::len), Some(all));
+    }
+}
+
+#[test]
+fn a_new_leader_takes_over_within_the_election_timeout_after_the_leader_crashes() {
+    let mut sim = cluster(8, "");
+    sim.run_until(SimTime::from_secs(3)).unwrap();
+    let [(old, term)] = leaders(&mut sim)[..] else { panic!("one leader") };
+    sim.add_fault(Fault::new(sim.now(), Target::Nodes(NodeSet::nodes([old])), FaultKind::Crash { recovery: Recovery::KeepState })).unwrap();
+    // A follower notices within 300 ms (its timeout) and wins within a few
+    // rounds of votes; 1 s leaves room for a split vote or two.
+    let mut elected = None;
+    while sim.now() < at_ms(4000) {
+        sim.run_for(SimDuration::from_millis(10)).unwrap();
+        if let Some(&(new, t)) = leaders(&mut sim).iter().find(|(n, _)| *n != old) {
+            elected = Some((new, t, sim.now()));
+            break;
+        }
+    }
+    let (_, new_term, when) = elected.expect("a new leader within 1 s");
+    assert!(new_term > term);
+    assert!(when - SimTime::from_secs(3) >= SimDuration::from_millis(150), "no server times out before 150 ms");
+    sim.run_until(SimTime::from_secs(8)).unwrap();
+    // Proposals from a second after the crash on all commit (those sent to
+    // the crashed leader fail).
+    let (ok, all) = proposals(&sim, SimTime::from_secs(5), SimTime::from_secs(7));
+    let to_old = sim.operations().iter().filter(|o| o.issued_at >= SimTime::from_secs(5) && o.node == old).count();
+    assert_eq!(ok, all - to_old, "{ok} of {all} committed, {to_old} asked the crashed node");
+    assert_state_machine_safety(&sim);
+}
+
+#[test]
+fn a_minority_cannot_commit_and_logs_converge_after_the_partition_heals() {
+    let mut sim = cluster(12, "");
+    sim.run_until(SimTime::from_secs(3)).unwrap();
+    let [(leader, _)] = leaders(&mut sim)[..] else { panic!("one leader") };
+    let other = (0..5).find(|&n| n != leader).unwrap();
+    let minority = [leader, other];
+    let split = sim
+        .add_fault(Fault::new(sim.now(), Target::default(), FaultKind::Partition { sides: vec![NodeSet::nodes(minority)], one_way: false }))
+        .unwrap();
+    let committed_before = assert_state_machine_safety(&sim);
+    sim.run_until(SimTime::from_secs(7)).unwrap();
+    // The minority committed nothing new; the majority did.
+    let logs = committed(&sim);
+    for n in minority {
+        assert!(logs[&n].len() <= committed_before + 1, "node {n} of the minority committed {} entries", logs[&n].len());
+    }
+    let majority: Vec<NodeIndex> = (0..5).filter(|n| !minority.contains(n)).collect();
+    assert!(majority.iter().all(|n| logs[n].len() > committed_before + 40));
+    let (ok, _) = proposals(&sim, at_ms(3500), SimTime::from_secs(7));
+    let minority_ok = sim
+        .operations()
+        .iter()
+        .filter(|o| o.issued_at >= at_ms(3500) && o.issued_at < SimTime::from_secs(7) && minority.contains(&o.node))
+        .filter(|o| o.outcome.as_ref().is_some_and(|r| r.ok))
+        .count();
+    assert_eq!(minority_ok, 0, "no proposal through the minority commits");
+    assert!(ok > 30);
+    sim.clear_fault(split).unwrap();
+    sim.run_until(SimTime::from_secs(12)).unwrap();
+    let total = assert_state_machine_safety(&sim);
+    let logs = committed(&sim);
+    assert!(logs.values().all(|l| l.len() == total), "every server caught up: {:?}", logs.values().map(|l| l.len()).collect::<Vec<_>>());
+    let terms: Vec<_> = (0..5).map(|n| sim.inspect_node(n).unwrap().u64s("log_terms").map(<[u64]>::to_vec)).collect();
+    assert!(terms.windows(2).all(|w| w[0] == w[1]), "logs are identical after healing");
+}
+
+#[test]
+fn lossy_links_slow_raft_down_but_it_still_commits() {
+    let mut sim = cluster_with(4, 10, 0.05, "");
+    sim.run_until(SimTime::from_secs(10)).unwrap();
+    let (ok, all) = proposals(&sim, SimTime::ZERO, SimTime::from_secs(10));
+    assert!(ok * 10 >= all * 9, "{ok} of {all} proposals committed at 5 % loss");
+    assert!(assert_state_machine_safety(&sim) >= ok);
+}
+
+#[test]
+fn a_server_restarted_from_scratch_recovers_its_log_from_storage_and_catches_up() {
+    let extra = "\n[[faults]]\nat = \"3s\"\nduration = \"1s\"\ntarget = { nodes = [1, 2] }\ncrash = { recovery = \"lose-state\" }\n";
+    let mut sim = cluster(8, extra);
+    sim.run_until(at_ms(3999)).unwrap();
+    let stored = sim.storage(1).expect("a server persists its log").durable.keys().filter(|k| k.starts_with(b"log/")).count();
+    assert!(stored > 20, "{stored} entries on node 1's disk");
+    sim.run_until(SimTime::from_secs(8)).unwrap();
+    let total = assert_state_machine_safety(&sim);
+    let state = sim.inspect_node(1).unwrap();
+    assert_eq!(state.u64("commit_index"), Some(total as u64));
+    assert!(state.u64("term").unwrap() >= 1);
+    // With no disk latency a sync is durable at once, and Raft syncs in
+    // the handler that writes: a crash between handlers loses nothing.
+    assert!(!sim.events().events().iter().any(|e| matches!(e.event, Event::StorageLost { .. })));
+}
+
+/// Five servers of `plugin` under a storm: every server churns (sessions
+/// of 1 s on average, 300 ms down, restarting from scratch with its disk),
+/// links lose 5 %, and the referee watches (`mode`).
+fn stormy(plugin: &str, seed: u64, mode: &str) -> Simulation {
+    let text = format!(
+        "seed = {seed}\nduration = \"10s\"\nreferee = \"{mode}\"\n[network]\nlatency = {{ model = \"uniform\", min = \"2ms\", max = \"20ms\" }}\nloss = 0.05\n\n[[groups]]\nname = \"raft\"\ncount = 5\nplugin = \"{plugin}\"\nbootstrap = {{ strategy = \"clusters\", size = 5 }}\n\n[[workload]]\nop = \"propose\"\nevery = \"20ms\"\nstart = \"500ms\"\nend = \"9500ms\"\n\n[[faults]]\nat = \"1s\"\nchurn = {{ session = {{ distribution = \"exponential\", mean = \"1s\" }}, downtime = {{ distribution = \"exponential\", mean = \"300ms\" }}, keep_state = false }}\n"
+    );
+    let scenario = Scenario::parse(&text, "storm.toml", ".".as_ref()).unwrap();
+    let mut sim = scenario.builder().unwrap().build().unwrap();
+    sim.run_until(scenario.end()).unwrap();
+    sim
+}
+
+#[test]
+fn the_referee_never_flags_the_reference_raft_through_a_storm() {
+    let mut commits = 0;
+    for seed in 1..=12 {
+        let sim = stormy("raft", seed, "watch");
+        assert!(sim.violations().is_empty(), "seed {seed}: {}", sim.violations()[0]);
+        commits += assert_state_machine_safety(&sim);
+    }
+    assert!(commits > 12 * 50, "the storm still lets Raft commit: {commits} entries over 12 runs");
+}
+
+#[test]
+fn consensus_metrics_match_the_event_log_sampled_every_millisecond() {
+    // The leader crashes for good at 3 s.
+    let mut sim = cluster(8, "");
+    sim.run_until(SimTime::from_secs(3)).unwrap();
+    let [(old, _)] = leaders(&mut sim)[..] else { panic!("one leader") };
+    sim.add_fault(Fault::new(sim.now(), Target::Nodes(NodeSet::nodes([old])), FaultKind::Crash { recovery: Recovery::KeepState })).unwrap();
+    sim.run_until(SimTime::from_secs(8)).unwrap();
+    let values = peershare::experiment::metrics::standard(&sim);
+    // Brute force: each node's (time, up, leading) history, then every
+    // millisecond asks whether some node is up and leading.
+    // Per node: when it came up or went down, or published a role.
+    type Change = (SimTime, Option<bool>, Option<bool>);
+    let mut history: Vec<Vec<Change>> = vec![Vec::new(); 5];
+    for e in sim.events().events() {
+        let (node, change) = match &e.event {
+            Event::NodeStarted { node, .. } | Event::NodeUp { node, .. } => (*node, (Some(true), None)),
+            Event::NodeDown { node, .. } => (*node, (Some(false), None)),
+            Event::StatePublished { node, state } => {
+                let role = Record::decode(state).unwrap().str("role").map(|r| r == "leader");
+                (*node, (None, role))
+            }
+            _ => continue,
+        };
+        history[node as usize].push((e.time, change.0, change.1));
+    }
+    let status = |node: usize, t: SimTime| {
+        let (mut up, mut leading) = (false, false);
+        for &(_, u, l) in history[node].iter().take_while(|h| h.0 <= t) {
+            up = u.unwrap_or(up);
+            leading = l.unwrap_or(leading);
+        }
+        up && leading
+    };
+    let first = (0..8000u64).find(|&ms| (0..5).any(|n| status(n, at_ms(ms)))).expect("a leader");
+    let leaderless = (first..8000).filter(|&ms| !(0..5).any(|n| status(n, at_ms(ms)))).count() as f64;
+    let measured = values["consensus.unavailable_ms"];
+    assert!(measured > 150.0, "the crash left the cluster without a leader for a while: {measured} ms");
+    assert!((measured - leaderless).abs() <= 4.0, "{measured} ms measured, {leaderless} ms sampled");
+    assert!((values["consensus.first_leader_ms"] - first as f64).abs() <= 1.0);
+    assert_eq!(values["consensus.leaderships"], 2.0, "one leader, then its successor");
+    let total = assert_state_machine_safety(&sim) as f64;
+    assert_eq!(values["consensus.entries_committed"], total);
+    assert!((values["consensus.messages_per_commit"] - sim.summary().messages.sent as f64 / total).abs() < 1e-9);
+}
+
+#[test]
+fn the_raft_example_keeps_one_log_through_its_crash_and_partition() {
+    let scenario = peershare_e2e::example("raft.toml");
+    let mut sim = peershare_e2e::run(&scenario);
+    assert!(sim.violations().is_empty(), "{}", sim.violations()[0]);
+    let total = assert_state_machine_safety(&sim);
+    let (ok, all) = proposals(&sim, SimTime::ZERO, scenario.end());
+    assert!(ok * 10 >= all * 7, "{ok} of {all} proposals committed through the faults");
+    assert!(total >= ok);
+    // Healed at 8 s: by the end every server holds the same log.
+    let terms: Vec<_> = (0..5).map(|n| sim.inspect_node(n).unwrap().u64s("log_terms").map(<[u64]>::to_vec)).collect();
+    assert!(terms.windows(2).all(|w| w[0] == w[1]), "{terms:?}");
+}
