@@ -375,9 +375,10 @@ fn prefix(value: &[u8]) -> &[u8] {
     &value[..value.len().min(VALUE_PREFIX)]
 }
 
+/// A value's first bytes in hex, for violation details.
 fn short(value: &[u8]) -> String {
-    let hex: String = value.iter().take(8).map(|b| format!("{b:02x}")).collect();
-    if value.len() > 8 { format!("{hex}...") } else { hex }
+    let more = if value.len() > VALUE_PREFIX { "..." } else { "" };
+    format!("{}{more}", crate::events::hex(prefix(value)))
 }
 
 #[cfg(test)]

@@ -225,25 +225,12 @@ impl DurableStore {
         lost
     }
 
-    /// What a crash at `now` would leave: the durable contents then.
-    pub fn durable_at(&self, now: SimTime) -> BTreeMap<Vec<u8>, Vec<u8>> {
-        let mut copy = self.clone();
-        copy.settle(now);
-        copy.durable
-    }
-
-    /// How many writes a crash at `now` would lose.
-    pub fn unsynced_at(&self, now: SimTime) -> usize {
-        let covered = self.syncs.iter().filter(|(done, _)| *done <= now).map(|(_, last)| *last).max();
-        match covered {
-            Some(last) => self.pending.iter().filter(|(seq, _)| *seq > last).count(),
-            None => self.pending.len(),
-        }
-    }
-
-    /// The store as an observer sees it at `now`.
+    /// The store as an observer sees it at `now`: syncs finished by then
+    /// count as durable.
     pub fn view(&self, now: SimTime) -> StorageView {
-        StorageView { durable: self.durable_at(now), visible: self.current.clone(), unsynced_writes: self.unsynced_at(now) }
+        let mut settled = self.clone();
+        settled.settle(now);
+        StorageView { unsynced_writes: settled.pending.len(), durable: settled.durable, visible: self.current.clone() }
     }
 
     /// Whether the store holds nothing at all.
@@ -323,9 +310,9 @@ mod tests {
         s.delete(b"b".to_vec(), &p);
         assert_eq!(s.get(b"a"), Some(&b"2"[..]), "reads see unsynced writes");
         assert_eq!(s.get(b"b"), None);
-        assert_eq!(s.unsynced_at(at(4)), 4, "the sync is not finished at 4 ms");
-        assert_eq!(s.unsynced_at(at(5)), 2);
-        assert_eq!(contents(&s.durable_at(at(5))), [("a".into(), "1".into()), ("b".into(), "1".into())]);
+        assert_eq!(s.view(at(4)).unsynced_writes, 4, "the sync is not finished at 4 ms");
+        assert_eq!(s.view(at(5)).unsynced_writes, 2);
+        assert_eq!(contents(&s.view(at(5)).durable), [("a".into(), "1".into()), ("b".into(), "1".into())]);
         let lost = s.crash(at(7));
         assert_eq!(lost, Lost { writes: 2, bytes: 3 });
         assert_eq!((s.get(b"a"), s.get(b"b")), (Some(&b"1"[..]), Some(&b"1"[..])));
@@ -373,6 +360,6 @@ mod tests {
         assert_eq!(s.held_bytes(), 8 * 3 + 4 + 2 + 5 * 2, "synced writes are no longer pending");
         s.delete(b"term".to_vec(), &p);
         s.delete(b"absent".to_vec(), &p);
-        assert_eq!(s.unsynced_at(at(0)), 1, "deleting an absent key writes nothing");
+        assert_eq!(s.view(at(0)).unsynced_writes, 1, "deleting an absent key writes nothing");
     }
 }

@@ -4,11 +4,10 @@
 use std::path::PathBuf;
 use std::process::Command;
 
+mod common;
+
 fn scratch(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("peershare-cli-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
+    common::scratch("cli", name)
 }
 
 const BASE: &str = "duration = \"6s\"\n[[groups]]\nname = \"dht\"\ncount = 20\nplugin = \"kademlia\"\nbootstrap = { strategy = \"first\" }\njoin_interval = \"20ms\"\n\n[[workload]]\nop = \"lookup\"\nrate = 20.0\nstart = \"2s\"\nend = \"5s\"\n";

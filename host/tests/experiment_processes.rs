@@ -5,11 +5,10 @@ use peershare::experiment::{self, Experiment, Isolation, Results, RunOptions, Ru
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
+mod common;
+
 fn scratch(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("peershare-processes-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
+    common::scratch("processes", name)
 }
 
 const BASE: &str = "duration = \"5s\"\n[[groups]]\nname = \"dht\"\ncount = 16\nplugin = \"kademlia\"\nbootstrap = { strategy = \"first\" }\njoin_interval = \"20ms\"\n\n[[workload]]\nop = \"lookup\"\nrate = 20.0\nstart = \"2s\"\nend = \"4s\"\n";

@@ -65,6 +65,15 @@ fn proposals(sim: &Simulation, from: SimTime, to: SimTime) -> (usize, usize) {
     (ops.iter().filter(|o| o.outcome.as_ref().is_some_and(|r| r.ok)).count(), ops.len())
 }
 
+/// Crashes the one leader for good (memory kept, never back); returns it
+/// and its term.
+fn crash_the_leader(sim: &mut Simulation) -> (NodeIndex, u64) {
+    let [(leader, term)] = leaders(sim)[..] else { panic!("one leader") };
+    let crash = Fault::new(sim.now(), Target::Nodes(NodeSet::nodes([leader])), FaultKind::Crash { recovery: Recovery::KeepState });
+    sim.add_fault(crash).unwrap();
+    (leader, term)
+}
+
 fn at_ms(ms: u64) -> SimTime {
     SimTime::ZERO + SimDuration::from_millis(ms)
 }
@@ -93,8 +102,7 @@ fn five_servers_elect_one_leader_and_commit_every_proposal_in_one_order() {
 fn a_new_leader_takes_over_within_the_election_timeout_after_the_leader_crashes() {
     let mut sim = cluster(8, "");
     sim.run_until(SimTime::from_secs(3)).unwrap();
-    let [(old, term)] = leaders(&mut sim)[..] else { panic!("one leader") };
-    sim.add_fault(Fault::new(sim.now(), Target::Nodes(NodeSet::nodes([old])), FaultKind::Crash { recovery: Recovery::KeepState })).unwrap();
+    let (old, term) = crash_the_leader(&mut sim);
     // A follower notices within 300 ms (its timeout) and wins within a few
     // rounds of votes; 1 s leaves room for a split vote or two.
     let mut elected = None;
@@ -209,8 +217,7 @@ fn consensus_metrics_match_the_event_log_sampled_every_millisecond() {
     // The leader crashes for good at 3 s.
     let mut sim = cluster(8, "");
     sim.run_until(SimTime::from_secs(3)).unwrap();
-    let [(old, _)] = leaders(&mut sim)[..] else { panic!("one leader") };
-    sim.add_fault(Fault::new(sim.now(), Target::Nodes(NodeSet::nodes([old])), FaultKind::Crash { recovery: Recovery::KeepState })).unwrap();
+    crash_the_leader(&mut sim);
     sim.run_until(SimTime::from_secs(8)).unwrap();
     let values = peershare::experiment::metrics::standard(&sim);
     // Brute force: each node's (time, up, leading) history, then every

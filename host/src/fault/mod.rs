@@ -251,6 +251,17 @@ pub enum FaultKind {
 }
 
 impl FaultKind {
+    /// Whether a node this fault takes down keeps its memory (resumes
+    /// where it was) rather than restarting from scratch with only its
+    /// durable storage. Faults that take no node down keep it.
+    pub fn keeps_state(&self) -> bool {
+        match self {
+            FaultKind::Crash { recovery } => *recovery == Recovery::KeepState,
+            FaultKind::Churn(churn) => churn.keep_state,
+            _ => true,
+        }
+    }
+
     /// The kind's name, as in scenario files and the event log.
     pub fn name(&self) -> &'static str {
         match self {

@@ -6,7 +6,7 @@ use crate::NodeIndex;
 use crate::error::SimError;
 use crate::events::Event;
 use crate::fault::runtime::{Byzantine, InForce, LinkFault, Members, Partition, Scope, Throttle};
-use crate::fault::{ByzantineAction, Churn, Fault, FaultError, FaultId, FaultKind, FaultRecord, FaultStatus, NodeSet, Recovery, Target};
+use crate::fault::{ByzantineAction, Churn, Fault, FaultError, FaultId, FaultKind, FaultRecord, FaultStatus, NodeSet, Target};
 use crate::node::{CrashReason, NodeContext};
 use crate::rng::{LinkDraws, SimRng, Stream, below, open_unit_f64, unit_f64};
 use crate::summary::FaultSummary;
@@ -383,14 +383,14 @@ impl Simulation {
         self.log.record(self.now, || Event::FaultEnded { fault: id });
         match kind {
             FaultKind::Throttle { .. } => self.apply_capacities(&nodes),
-            FaultKind::Crash { recovery } => {
+            FaultKind::Crash { .. } => {
                 for node in nodes {
-                    self.bring_up(node, id, recovery == Recovery::KeepState);
+                    self.bring_up(node, id, kind.keeps_state());
                 }
             }
-            FaultKind::Churn(churn) => {
+            FaultKind::Churn(_) => {
                 for node in self.faults.churn.remove(&id).unwrap_or_default() {
-                    self.bring_up(node, id, churn.keep_state);
+                    self.bring_up(node, id, kind.keeps_state());
                 }
             }
             _ => {}
@@ -415,12 +415,7 @@ impl Simulation {
         slot.down = Some(fault);
         self.faults.counters[fault as usize].departures += 1;
         self.log.record(self.now, || Event::NodeDown { node, fault });
-        let loses_memory = match &self.faults.records[fault as usize].fault.kind {
-            FaultKind::Crash { recovery } => *recovery == Recovery::LoseState,
-            FaultKind::Churn(churn) => !churn.keep_state,
-            _ => false,
-        };
-        if loses_memory {
+        if !self.faults.records[fault as usize].fault.kind.keeps_state() {
             let now = self.now;
             let lost = self.nodes[node as usize].runtime.context().lose_unsynced_writes(now);
             if lost.writes > 0 {

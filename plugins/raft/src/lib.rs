@@ -148,20 +148,17 @@ impl Raft {
         cluster / 2 + 1
     }
 
-    /// Sends `message` to `to` once everything written so far is durable.
+    /// Sends `message` to `to` once everything written so far is durable:
+    /// behind the last sync under way, or at once if none is.
     fn send_durably(&mut self, ctx: &mut Context, to: NodeIndex, message: Record) {
-        if self.dirty {
-            self.held.push_back(Held { durable_upto: self.state.last_index(), messages: vec![(to, message)] });
-            ctx.storage().sync(SYNCED);
-            self.dirty = false;
-        } else if let Some(last) = self.held.back_mut() {
-            last.messages.push((to, message));
-        } else {
-            ctx.send(to, &message);
+        self.persist(ctx);
+        match self.held.back_mut() {
+            Some(last) => last.messages.push((to, message)),
+            None => ctx.send(to, &message),
         }
     }
 
-    /// Syncs what this handler wrote if no message asked for it.
+    /// Starts a sync of what was written since the last one, if anything.
     fn persist(&mut self, ctx: &mut Context) {
         if self.dirty {
             self.held.push_back(Held { durable_upto: self.state.last_index(), messages: Vec::new() });
