@@ -102,7 +102,7 @@ impl AppContext {
 }
 
 /// A host-side application running on every node.
-pub trait Application: Send {
+pub trait Application: Send + std::any::Any {
     /// The workload asks `node` to perform an application operation; the
     /// request's kind names it.
     fn start(&mut self, ctx: &mut AppContext, op: OpId, node: NodeIndex, request: &Record);
@@ -115,6 +115,19 @@ pub trait Application: Send {
 
     /// A peer operation the application started has completed.
     fn on_peer_complete(&mut self, ctx: &mut AppContext, node: NodeIndex, op: OpId, ok: bool, result: &Record);
+
+    /// `node`'s peer reported committing `value` at log `index` (through
+    /// the `consensus` interface's `committed`), before any completion the
+    /// same handler call made.
+    fn on_committed(&mut self, ctx: &mut AppContext, node: NodeIndex, index: u64, value: &[u8]) {
+        let _ = (ctx, node, index, value);
+    }
+
+    /// The linearizability check of the application's client history, for
+    /// applications that keep one ([`crate::kv::KeyValueStore`]).
+    fn linearizability(&self) -> Option<crate::kv::LinearizabilityReport> {
+        None
+    }
 
     /// Checks a request before the run starts (unknown files and the like).
     fn check_request(&self, request: &Record) -> Result<(), String> {

@@ -443,6 +443,17 @@ fn print_summary(s: &Summary, more_warnings: &[String]) {
     if !s.down.is_empty() {
         println!("  nodes down at the end: {}", s.down.len());
     }
+    if let Some(l) = &s.linearizability {
+        let verdict = match (l.not_linearizable, l.unknown) {
+            (0, 0) => "linearizable".to_string(),
+            (0, u) => format!("{u} undecided within the search budget, the rest linearizable"),
+            (n, _) => format!("{n} NOT linearizable"),
+        };
+        println!(
+            "  key/value clients: {} operations ({} answered) on {} registers (key x cluster): {verdict}",
+            l.operations, l.answered, l.registers
+        );
+    }
     for v in &s.safety_violations {
         println!("  SAFETY VIOLATION: {v}; nodes {:?}", v.nodes);
     }

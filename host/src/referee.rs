@@ -72,6 +72,9 @@ pub enum Property {
     StateMachineSafety,
     /// Committed indices 1, 2, 3, ... on each node.
     AppliedInOrder,
+    /// The clients of a replicated store saw a linearizable history
+    /// (checked at the end of a run: [`crate::kv`]).
+    Linearizability,
 }
 
 impl Property {
@@ -84,6 +87,7 @@ impl Property {
             Property::LeaderCompleteness => "leader-completeness",
             Property::StateMachineSafety => "state-machine-safety",
             Property::AppliedInOrder => "applied-in-order",
+            Property::Linearizability => "linearizability",
         }
     }
 }

@@ -130,6 +130,11 @@ pub struct Summary {
     /// absent when it did not watch or found none).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub safety_violations: Vec<crate::referee::Violation>,
+    /// The linearizability check of a replicated key/value store's clients
+    /// ([`crate::kv`]; absent without one). Its violations are among
+    /// `safety_violations` too.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub linearizability: Option<crate::kv::LinearizabilityReport>,
 }
 
 /// What one fault did in a run.

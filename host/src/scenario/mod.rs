@@ -32,13 +32,17 @@
 //! ttl = 6
 //!
 //! [[workload]]
-//! op = "request"            # request | lookup | put | get | announce | find-providers | propose
+//! op = "request"            # request | lookup | put | get | announce | find-providers | propose | kv-put | kv-get | kv-cas
 //! request = "broadcast"     # for requests: the request's kind
 //! fields = { payload = "hello" }
 //! every = "1s"              # or `at = "2s"`, or `rate = 5.0` (per second, Poisson)
 //! start = "1s"
 //! end = "20s"
 //! group = "peers"           # or `node = 3`; default: any node
+//!
+//! [kv]                      # a replicated key/value store over consensus (see crate::kv)
+//! keys = 3                  # kv-* operations use keys "k0".."k2" unless they name a `key`
+//! reads = "log"             # log | local (stale reads, for the linearizability check to catch)
 //!
 //! [file_sharing]            # the host-side file-sharing application
 //! files = [{ name = "movie", size = "4MiB" }]
@@ -114,6 +118,7 @@ struct File {
     #[serde(default)]
     workload: Vec<Spanned<WorkloadSection>>,
     file_sharing: Option<Spanned<FileSharingSection>>,
+    kv: Option<Spanned<KvSection>>,
     #[serde(default)]
     faults: Vec<Spanned<faults::FaultSection>>,
     #[serde(default)]
@@ -151,6 +156,24 @@ struct FileSharingSection {
     #[serde(default)]
     reseed: bool,
 }
+
+/// The `[kv]` table: the replicated key/value store ([`crate::kv`]).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct KvSection {
+    #[serde(default = "default_kv_keys")]
+    keys: u32,
+    #[serde(default)]
+    reads: crate::kv::Reads,
+    check_budget: Option<u64>,
+}
+
+fn default_kv_keys() -> u32 {
+    3
+}
+
+/// Workload operations of the key/value store.
+const KV_OPERATIONS: [&str; 3] = ["kv-put", "kv-get", "kv-cas"];
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -451,6 +474,15 @@ impl Scenario {
                     }
                 }
                 "lookup" | "get" | "announce" | "find-providers" | "put" | "propose" => {}
+                op if KV_OPERATIONS.contains(&op) => {
+                    if f.kv.is_none() {
+                        return Err(self.invalid(
+                            w.op.span().start,
+                            field("op"),
+                            format!("a {op} needs a [kv] section (the key/value store)"),
+                        ));
+                    }
+                }
                 "publish" | "download" => {
                     let Some(file) = &w.file else {
                         return Err(self.invalid(
@@ -472,7 +504,7 @@ impl Scenario {
                     return Err(self.invalid(
                         w.op.span().start,
                         field("op"),
-                        format!("unknown operation {other:?}; expected request, lookup, put, get, announce, find-providers, propose, publish or download"),
+                        format!("unknown operation {other:?}; expected request, lookup, put, get, announce, find-providers, propose, publish, download, kv-put, kv-get or kv-cas"),
                     ));
                 }
             }
@@ -481,7 +513,9 @@ impl Scenario {
                     check_bytes_spec(s.get_ref()).map_err(|m| self.invalid(s.span().start, field(name), m))?;
                 }
             }
-            if let Some(key) = &w.key {
+            if let Some(key) = &w.key
+                && !KV_OPERATIONS.contains(&w.op.get_ref().as_str())
+            {
                 let id_bytes = f.id_bits.div_ceil(8) as usize;
                 let mut probe = SeedTree::new(0).stream(Stream::Workload);
                 let len = key_spec(key.get_ref(), &mut probe, id_bytes).len();
@@ -496,6 +530,14 @@ impl Scenario {
         }
         if let Some(fs) = &f.file_sharing {
             self.file_sharing_config(fs)?;
+        }
+        if let Some(kv) = &f.kv {
+            if f.file_sharing.is_some() {
+                return Err(self.invalid(kv.span().start, "kv", "a run has one host-side application: [kv] or [file_sharing], not both"));
+            }
+            if kv.get_ref().keys == 0 {
+                return Err(self.invalid(kv.span().start, "kv.keys", "the store needs at least one key"));
+            }
         }
         self.faults()?;
         Ok(())
@@ -668,6 +710,12 @@ impl Scenario {
             let seed = self.seed;
             b = b.application(move || crate::fileshare::FileSharing::new(config.clone(), seed));
         }
+        if let Some(kv) = &f.kv {
+            let kv = kv.get_ref();
+            let defaults = crate::kv::KvConfig::default();
+            let config = crate::kv::KvConfig { reads: kv.reads, check_budget: kv.check_budget.unwrap_or(defaults.check_budget) };
+            b = b.application(move || crate::kv::KeyValueStore::new(config.clone()));
+        }
         for fault in self.faults()? {
             b = b.fault(fault);
         }
@@ -732,6 +780,15 @@ impl Scenario {
                     "publish" | "download" => {
                         let file = w.file.as_ref().map(|f| f.get_ref().as_str()).unwrap_or_default();
                         Operation::App(Record::new(w.op.get_ref().as_str()).with("file", file))
+                    }
+                    kv if KV_OPERATIONS.contains(&kv) => {
+                        let keys = f.kv.as_ref().map_or(1, |k| k.get_ref().keys);
+                        let name = match &w.key {
+                            Some(k) => k.get_ref().clone(),
+                            None => format!("k{}", below(&mut rng, u64::from(keys))),
+                        };
+                        let request = Record::new(kv).with("key", name);
+                        Operation::App(if kv == "kv-get" { request } else { request.with("value", draw(w.value.as_ref(), &mut rng, 8)) })
                     }
                     "lookup" => Operation::Lookup { key: key(&mut rng) },
                     "get" => Operation::Get { key: key(&mut rng) },

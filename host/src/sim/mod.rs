@@ -597,6 +597,13 @@ impl Simulation {
     /// A node's current internal state: what its `observable.inspect`
     /// export reports, or else the state it published last. Observing never
     /// changes the run (the peer's draws and effects during `inspect` are
+    /// The host-side application, if it is an `A` (for example the
+    /// [`crate::kv::KeyValueStore`], to read each node's copy of the store).
+    pub fn application_state<A: Application>(&self) -> Option<&A> {
+        let app: &dyn std::any::Any = self.app.as_deref()?;
+        app.downcast_ref()
+    }
+
     /// undone); a peer whose `inspect` traps is crashed like any trap.
     pub fn inspect_node(&mut self, node: NodeIndex) -> Option<Record> {
         let slot = self.nodes.get_mut(node as usize)?;
@@ -754,6 +761,7 @@ impl Simulation {
                 (k, s)
             })
             .collect();
+        let linearizability = self.app.as_ref().and_then(|app| app.linearizability());
         Summary {
             seed: self.seed,
             end_time_s: self.now.as_secs_f64(),
@@ -768,7 +776,8 @@ impl Simulation {
             down: self.nodes.iter().enumerate().filter_map(|(i, n)| n.down.map(|f| (i as u32, f))).collect(),
             faults: self.fault_summaries(),
             convention_warnings: self.convention_warnings.iter().map(|((node, _), text)| format!("node {node}: {text}")).collect(),
-            safety_violations: self.violations().to_vec(),
+            safety_violations: self.violations().iter().chain(linearizability.iter().flat_map(|l| &l.violations)).cloned().collect(),
+            linearizability,
             correctness: crate::correctness::check(self),
         }
     }
@@ -970,6 +979,9 @@ impl Simulation {
                 Effect::Trace { op, step } => self.log.record(self.now, || Event::Trace { op, node, step: step.into() }),
                 Effect::Committed { index, value } => {
                     self.referee_committed(node, index, &value);
+                    if self.app.is_some() {
+                        self.run_app(|app, ctx| app.on_committed(ctx, node, index, &value));
+                    }
                     self.log.record(self.now, || Event::Committed { node, index, value: value.into() });
                 }
             }
