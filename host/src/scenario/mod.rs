@@ -508,13 +508,17 @@ impl Scenario {
                     ));
                 }
             }
+            // A store's key is a name; every other key and value a bytes spec.
+            let key_is_name = KV_OPERATIONS.contains(&w.op.get_ref().as_str());
             for (name, spec) in [("key", &w.key), ("value", &w.value)] {
-                if let Some(s) = spec {
+                if let Some(s) = spec
+                    && !(name == "key" && key_is_name)
+                {
                     check_bytes_spec(s.get_ref()).map_err(|m| self.invalid(s.span().start, field(name), m))?;
                 }
             }
             if let Some(key) = &w.key
-                && !KV_OPERATIONS.contains(&w.op.get_ref().as_str())
+                && !key_is_name
             {
                 let id_bytes = f.id_bits.div_ceil(8) as usize;
                 let mut probe = SeedTree::new(0).stream(Stream::Workload);
@@ -919,6 +923,7 @@ fn config_record(table: &toml::Table) -> Result<Record, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::collections::BTreeSet;
 
     fn parse(text: &str) -> Result<Scenario, ScenarioError> {
         Scenario::parse(text, "test.toml", Path::new("."))
@@ -992,6 +997,38 @@ mod tests {
         assert!(e.contains("file_sharing.files[0].size"), "{e}");
         let e = parse(&format!("{base}{fs}corrupt_groups = [\"b\"]\n")).unwrap_err().to_string();
         assert!(e.contains("corrupt_groups[0]") && e.contains("\"b\""), "{e}");
+    }
+
+    #[test]
+    fn kv_sections_are_checked_and_draw_keys_from_the_store() {
+        let base = "duration = \"5s\"\n[[groups]]\nname = \"a\"\ncount = 3\nplugin = \"raft\"\n";
+        let put = "[[workload]]\nop = \"kv-put\"\nevery = \"1s\"\n";
+        let e = parse(&format!("{base}{put}")).unwrap_err().to_string();
+        assert!(e.contains("line 7") && e.contains("workload[0].op") && e.contains("[kv]"), "{e}");
+        let e = parse(&format!("{base}[kv]\nkeys = 0\n{put}")).unwrap_err().to_string();
+        assert!(e.contains("kv.keys"), "{e}");
+        let e = parse(&format!("{base}[kv]\nreads = \"maybe\"\n{put}")).unwrap_err().to_string();
+        assert!(e.contains("maybe") && e.contains("line 7"), "{e}");
+        let fs = "[file_sharing]\nfiles = [{ name = \"m\", size = \"1MB\" }]\n";
+        let e = parse(&format!("{base}{fs}[kv]\n{put}")).unwrap_err().to_string();
+        assert!(e.contains("not both"), "{e}");
+        // Keys are the store's names ("k0", "k1"), or the one a workload names.
+        let s = parse(&format!("{base}[kv]\nkeys = 2\n{put}[[workload]]\nop = \"kv-get\"\nkey = \"x\"\nat = \"2s\"\n")).unwrap();
+        let ops = s.workload_operations().unwrap();
+        let keys: BTreeSet<String> = ops
+            .iter()
+            .map(|(_, _, op)| match op {
+                Operation::App(r) => r.str("key").unwrap().to_string(),
+                other => panic!("{other:?}"),
+            })
+            .collect();
+        assert!(keys.is_subset(&["k0", "k1", "x"].map(String::from).into()), "{keys:?}");
+        assert!(keys.contains("x"));
+        let get = ops.iter().find_map(|(_, _, op)| match op {
+            Operation::App(r) if r.kind == "kv-get" => Some(r.clone()),
+            _ => None,
+        });
+        assert_eq!(get.unwrap().bytes("value"), None, "a get carries no value");
     }
 
     #[test]
