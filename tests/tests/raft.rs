@@ -6,6 +6,7 @@
 use peershare::events::Event;
 use peershare::fault::{Fault, FaultKind, NodeSet, Recovery, Target};
 use peershare::prelude::*;
+use peershare::referee::Property;
 use std::collections::BTreeMap;
 
 /// Five Raft servers in one cluster with a proposal every 50 ms from 1 s
@@ -269,4 +270,110 @@ fn the_raft_example_keeps_one_log_through_its_crash_and_partition() {
     // Healed at 8 s: by the end every server holds the same log.
     let terms: Vec<_> = (0..5).map(|n| sim.inspect_node(n).unwrap().u64s("log_terms").map(<[u64]>::to_vec)).collect();
     assert!(terms.windows(2).all(|w| w[0] == w[1]), "{terms:?}");
+}
+
+/// SplitMix64: the test's own draws of a fault schedule from a seed.
+fn splitmix(state: &mut u64) -> u64 {
+    *state = state.wrapping_add(0x9e37_79b9_7f4a_7c15);
+    let mut z = *state;
+    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    z ^ (z >> 31)
+}
+
+/// The schedule of the Raft paper's Figure 8, in faults that target
+/// whoever holds a role at the time, with its timings jittered by `seed`:
+/// (a) the leader writes entries that reach one follower (three others are
+/// frozen); (b) the leader is frozen and a server without those entries
+/// wins, writes an entry no one else gets (its followers are frozen) and is
+/// frozen in turn; (c) the first leader or its follower wins again, copies
+/// its old entries to a majority, and is frozen before any entry of its
+/// own term is written; (d) the server of (b) comes back and may win. A
+/// correct Raft never commits in (c), so nothing is lost in (d); one that
+/// commits an earlier term's entries by counting replicas loses them.
+fn figure8(plugin: &str, seed: u64) -> String {
+    let mut rng = seed;
+    let mut jitter = |ms: u64| ms + splitmix(&mut rng) % 100;
+    let (t0, t1) = (jitter(1000), jitter(1300));
+    let t2 = t1 + jitter(600);
+    let t3 = t2 + jitter(100);
+    let t4 = t3 + jitter(600);
+    let freeze = |at: u64, until: u64, target: &str| {
+        format!(
+            "\n[[faults]]\nat = \"{at}ms\"\nduration = \"{}ms\"\ntarget = {target}\ncrash = {{ recovery = \"keep-state\" }}\n",
+            until - at
+        )
+    };
+    let propose_everywhere =
+        |at: u64| (0..5).map(|n| format!("\n[[workload]]\nop = \"propose\"\nat = \"{at}ms\"\nnode = {n}\n")).collect::<String>();
+    let mut text = format!(
+        "seed = {seed}\nduration = \"8s\"\nreferee = \"watch\"\n[network]\nlatency = {{ model = \"uniform\", min = \"2ms\", max = \"10ms\" }}\n\n[[groups]]\nname = \"raft\"\ncount = 5\nplugin = \"{plugin}\"\nbootstrap = {{ strategy = \"clusters\", size = 5 }}\n\n[[workload]]\nop = \"propose\"\nevery = \"100ms\"\nstart = \"500ms\"\nend = \"{t0}ms\"\n\n[[workload]]\nop = \"propose\"\nevery = \"100ms\"\nstart = \"{}ms\"\nend = \"7500ms\"\n",
+        t4 + 1000
+    );
+    text += &freeze(t0, t1, "{ role = \"follower\", count = 3 }");
+    text += &propose_everywhere(t0 + 50);
+    text += &freeze(t1, t3, "{ role = \"leader\" }");
+    text += &freeze(t2, t3, "{ role = \"follower\" }");
+    text += &propose_everywhere(t2 + 20);
+    text += &freeze(t3, t4, "{ role = \"leader\" }");
+    text += &freeze(t4, 8000, "{ role = \"leader\" }");
+    text
+}
+
+fn run_text(text: &str) -> Simulation {
+    let scenario = Scenario::parse(text, "figure8.toml", ".".as_ref()).unwrap();
+    let mut sim = scenario.builder().unwrap().build().unwrap();
+    sim.run_until(scenario.end()).unwrap();
+    sim
+}
+
+#[test]
+fn the_referee_catches_the_figure_8_bug_on_a_seed_the_search_finds() {
+    // Search seeds until the referee flags the buggy build.
+    let (seed, violation) = (1..=100)
+        .find_map(|seed| run_text(&figure8("raft-figure8", seed)).violations().first().map(|v| (seed, v.clone())))
+        .expect("some seed of the Figure 8 schedule makes raft-figure8 lose a committed entry");
+    // What it finds is the loss of a committed entry: a leader without it,
+    // or another value committed in its place.
+    assert!(matches!(violation.property, Property::LeaderCompleteness | Property::StateMachineSafety), "seed {seed}: {violation}");
+    assert!(violation.index.is_some() && violation.since <= violation.at, "{violation}");
+    // The seed replays it: the same violation, at the same instant.
+    let again = run_text(&figure8("raft-figure8", seed));
+    assert_eq!(again.violations().first(), Some(&violation), "seed {seed} replays");
+    // Stopping at the violation keeps the shortest trace that shows it.
+    let stopped = run_text(&figure8("raft-figure8", seed).replace("referee = \"watch\"", "referee = \"stop\""));
+    assert_eq!(stopped.violations(), std::slice::from_ref(&violation));
+    assert_eq!(stopped.now(), violation.at, "the run ends where the violation is seen");
+    // The reference Raft goes through the very same schedule unflagged.
+    for seed in 1..=40 {
+        let sim = run_text(&figure8("raft", seed));
+        assert!(sim.violations().is_empty(), "seed {seed}: {}", sim.violations()[0]);
+        assert!(assert_state_machine_safety(&sim) > 10, "seed {seed}: the reference Raft still commits");
+    }
+}
+
+#[test]
+fn the_figure_8_example_is_caught_with_the_bug_and_clean_without() {
+    let buggy = peershare_e2e::run(&peershare_e2e::example("raft-figure8.toml"));
+    let first = buggy.violations().first().expect("the example shows the bug");
+    assert_eq!(first.property, Property::LeaderCompleteness, "{first}");
+    assert!(buggy.violations().iter().any(|v| v.property == Property::StateMachineSafety));
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../examples/raft-figure8.toml");
+    let text = std::fs::read_to_string(path).unwrap().replace("plugin = \"raft-figure8\"", "plugin = \"raft\"");
+    let correct = run_text(&text);
+    assert!(correct.violations().is_empty(), "{}", correct.violations()[0]);
+}
+
+#[test]
+fn a_fault_aimed_at_the_leader_hits_whoever_leads_when_it_starts() {
+    for seed in [1, 2, 3] {
+        let extra = "\n[[faults]]\nat = \"2s\"\nduration = \"1s\"\ntarget = { role = \"leader\" }\ncrash = { recovery = \"keep-state\" }\n";
+        let mut sim = cluster_with(seed, 4, 0.0, extra);
+        sim.run_until(SimTime::from_millis(1999)).unwrap();
+        let before = leaders(&mut sim);
+        assert_eq!(before.len(), 1, "seed {seed}: one leader before the fault: {before:?}");
+        sim.run_until(SimTime::from_millis(2000)).unwrap();
+        let down: Vec<NodeIndex> = (0..5).filter(|&n| matches!(sim.node_status(n), Some(NodeStatus::Down(_)))).collect();
+        assert_eq!(down, vec![before[0].0], "seed {seed}: the leader and only the leader is down");
+    }
 }

@@ -110,8 +110,10 @@ impl Default for Target {
 }
 
 /// A set of nodes: the union of the listed nodes, ids and groups (every node
-/// if none is listed), optionally thinned to a random `fraction` or `count`
-/// of them, drawn from the run's fault stream when the fault starts.
+/// if none is listed), optionally kept to those whose observable state
+/// shows a `role` (such as `"leader"`) when the fault starts, and thinned
+/// to a random `fraction` or `count` of them, drawn from the run's fault
+/// stream when the fault starts.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct NodeSet {
     /// Nodes by index.
@@ -124,6 +126,10 @@ pub struct NodeSet {
     pub fraction: Option<f64>,
     /// Keep this many, at random.
     pub count: Option<usize>,
+    /// Keep only the nodes that are up and whose state (`inspect`, else the
+    /// state they last published) has this `role` field when the fault
+    /// starts: `"leader"` targets whoever leads at that moment.
+    pub role: Option<String>,
 }
 
 impl NodeSet {
@@ -159,9 +165,20 @@ impl NodeSet {
         self
     }
 
+    /// Only the nodes in this role when the fault starts.
+    pub fn role(mut self, role: impl Into<String>) -> Self {
+        self.role = Some(role.into());
+        self
+    }
+
     /// Whether the set names no nodes, ids or groups (so means every node).
     pub fn is_everyone(&self) -> bool {
-        self.nodes.is_empty() && self.ids.is_empty() && self.groups.is_empty() && self.fraction.is_none() && self.count.is_none()
+        self.nodes.is_empty()
+            && self.ids.is_empty()
+            && self.groups.is_empty()
+            && self.fraction.is_none()
+            && self.count.is_none()
+            && self.role.is_none()
     }
 }
 

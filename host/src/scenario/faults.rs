@@ -5,7 +5,8 @@
 //! name = "split"                   # optional label
 //! at = "60s"                       # start
 //! duration = "30s"                 # optional; default: until the end of the run
-//! target = { group = "peers", fraction = 0.2 }   # nodes, ids, group(s), fraction, count
+//! target = { group = "peers", fraction = 0.2 }   # nodes, ids, group(s), role, fraction, count
+//! # target = { role = "leader" }   # whoever's observable state says `role = "leader"` when it starts
 //! # target = { from = { group = "a" }, to = { group = "b" }, symmetric = true }  # links
 //! # and exactly one of:
 //! delay = { added = "100ms", jitter = "20ms" }
@@ -60,6 +61,7 @@ struct NodeSetSection {
     groups: Vec<String>,
     fraction: Option<f64>,
     count: Option<usize>,
+    role: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -74,6 +76,7 @@ struct TargetSection {
     groups: Vec<String>,
     fraction: Option<f64>,
     count: Option<usize>,
+    role: Option<String>,
     from: Option<NodeSetSection>,
     to: Option<NodeSetSection>,
     #[serde(default)]
@@ -89,6 +92,7 @@ impl TargetSection {
             groups: self.groups.clone(),
             fraction: self.fraction,
             count: self.count,
+            role: self.role.clone(),
         }
     }
 }
@@ -101,6 +105,7 @@ impl NodeSetSection {
             && self.groups.is_empty()
             && self.fraction.is_none()
             && self.count.is_none()
+            && self.role.is_none()
     }
 }
 
@@ -181,8 +186,14 @@ impl FaultSection {
         let problem = |field: &str, message: String| (field.to_string(), message);
         let total: usize = groups.iter().map(|g| g.1).sum();
         let set = |s: &NodeSetSection, field: &str| -> Result<NodeSet, FaultProblem> {
-            let mut out =
-                NodeSet { nodes: s.nodes.clone(), groups: s.groups.clone(), fraction: s.fraction, count: s.count, ids: Vec::new() };
+            let mut out = NodeSet {
+                nodes: s.nodes.clone(),
+                groups: s.groups.clone(),
+                fraction: s.fraction,
+                count: s.count,
+                ids: Vec::new(),
+                role: s.role.clone(),
+            };
             out.groups.extend(s.group.clone());
             for id in &s.ids {
                 out.ids.push(super::parse_hex(id).map_err(|m| problem(&format!("{field}.ids"), m))?);

@@ -256,6 +256,9 @@ impl Simulation {
             }
             chosen.into_iter().collect()
         };
+        if let Some(role) = &set.role {
+            base.retain(|&n| self.role_of(n).as_deref() == Some(role.as_str()));
+        }
         let mut keep = base.len();
         if let Some(f) = set.fraction {
             keep = (f * base.len() as f64).round() as usize;
@@ -273,6 +276,15 @@ impl Simulation {
             base.sort_unstable();
         }
         base
+    }
+
+    /// The `role` in `node`'s observable state, if it runs and shows one.
+    fn role_of(&mut self, node: NodeIndex) -> Option<String> {
+        let slot = &self.nodes[node as usize];
+        if slot.down.is_some() || !slot.alive || !slot.started {
+            return None;
+        }
+        self.inspect_node(node)?.str("role").map(str::to_string)
     }
 
     fn members(&mut self, set: &NodeSet) -> Members {

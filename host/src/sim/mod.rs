@@ -594,9 +594,6 @@ impl Simulation {
         })
     }
 
-    /// A node's current internal state: what its `observable.inspect`
-    /// export reports, or else the state it published last. Observing never
-    /// changes the run (the peer's draws and effects during `inspect` are
     /// The host-side application, if it is an `A` (for example the
     /// [`crate::kv::KeyValueStore`], to read each node's copy of the store).
     pub fn application_state<A: Application>(&self) -> Option<&A> {
@@ -604,6 +601,9 @@ impl Simulation {
         app.downcast_ref()
     }
 
+    /// A node's current internal state: what its `observable.inspect`
+    /// export reports, or else the state it published last. Observing never
+    /// changes the run (the peer's draws and effects during `inspect` are
     /// undone); a peer whose `inspect` traps is crashed like any trap.
     pub fn inspect_node(&mut self, node: NodeIndex) -> Option<Record> {
         let slot = self.nodes.get_mut(node as usize)?;
