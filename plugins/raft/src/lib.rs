@@ -95,6 +95,10 @@ struct Progress {
     /// An APPEND carrying entries is on its way (no second one until it is
     /// answered or the heartbeat resends).
     in_flight: bool,
+    /// The number of the latest APPEND sent there (echoed in its answer):
+    /// only the answer to the latest may send the next, so a heartbeat
+    /// sent while entries are in flight does not start a second stream.
+    sent: u64,
 }
 
 /// Messages held back until a sync makes what they depend on durable.
@@ -237,7 +241,7 @@ impl Raft {
             ctx.cancel(t);
         }
         let next = self.state.last_index() + 1;
-        self.progress = self.peers.iter().map(|&p| (p, Progress { next, matched: 0, in_flight: false })).collect();
+        self.progress = self.peers.iter().map(|&p| (p, Progress { next, matched: 0, in_flight: false, sent: 0 })).collect();
         self.heartbeat = Some(ctx.every(self.config.heartbeat, HEARTBEAT));
         self.replicate(ctx, true);
         self.advance_commit(ctx);
@@ -260,7 +264,9 @@ impl Raft {
         let prev = p.next - 1;
         let entries = self.state.entries_from(p.next, self.config.batch);
         p.in_flight = !entries.is_empty();
+        p.sent += 1;
         let message = Record::new("APPEND")
+            .with("seq", p.sent)
             .with("term", self.state.term)
             .with("prev_index", prev)
             .with("prev_term", self.state.term_at(prev).unwrap_or(0))
@@ -337,8 +343,16 @@ impl Raft {
 
     fn on_append(&mut self, ctx: &mut Context, from: NodeIndex, m: &Record) {
         let term = m.u64("term").unwrap_or(0);
+        // The answer echoes the APPEND's number.
+        let answer = |term: u64| {
+            let r = Record::new("APPENDED").with("term", term);
+            match m.u64("seq") {
+                Some(seq) => r.with("seq", seq),
+                None => r,
+            }
+        };
         let reject = |raft: &mut Raft, ctx: &mut Context, hint: u64| {
-            let answer = Record::new("APPENDED").with("term", raft.state.term).with("success", false).with("hint", hint);
+            let answer = answer(raft.state.term).with("success", false).with("hint", hint);
             raft.send_durably(ctx, from, answer);
         };
         if term < self.state.term {
@@ -389,7 +403,7 @@ impl Raft {
             self.commit_index = leader_commit.min(last_new).max(self.commit_index);
             self.apply(ctx);
         }
-        let answer = Record::new("APPENDED").with("term", self.state.term).with("success", true).with("matched", last_new);
+        let answer = answer(self.state.term).with("success", true).with("matched", last_new);
         self.send_durably(ctx, from, answer);
     }
 
@@ -404,7 +418,12 @@ impl Raft {
             return;
         }
         let Some(p) = self.progress.get_mut(&from) else { return };
-        p.in_flight = false;
+        // An answer to an earlier APPEND still tells what the follower
+        // stores, but only the latest one's answer sends the next.
+        let latest = m.u64("seq").is_none_or(|seq| seq == p.sent);
+        if latest {
+            p.in_flight = false;
+        }
         if m.bool("success") == Some(true) {
             let matched = m.u64("matched").unwrap_or(0);
             p.matched = p.matched.max(matched);
@@ -414,7 +433,7 @@ impl Raft {
             let hint = m.u64("hint").unwrap_or(1).max(1);
             p.next = hint.min(p.next.saturating_sub(1)).max(1);
         }
-        if self.progress[&from].next <= self.state.last_index() {
+        if latest && self.progress[&from].next <= self.state.last_index() {
             self.send_append(ctx, from);
         }
     }
