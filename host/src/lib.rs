@@ -42,6 +42,7 @@ pub mod referee;
 pub mod rng;
 pub mod scaffold;
 pub mod scenario;
+pub mod signing;
 pub mod sim;
 pub mod storage;
 pub mod summary;

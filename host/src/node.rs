@@ -252,6 +252,8 @@ pub struct NodeContext {
     disk: Disk,
     /// An observer is calling the peer: storage is read-only.
     observing: bool,
+    /// The run's signatures (shared by every node).
+    signatures: crate::signing::Signatures,
 }
 
 impl NodeContext {
@@ -274,6 +276,7 @@ impl NodeContext {
             log_bytes: 0,
             disk: Disk::default(),
             observing: false,
+            signatures: crate::signing::Signatures::default(),
         }
     }
 
@@ -568,6 +571,31 @@ impl NodeContext {
     /// Hands the node's disk to its next incarnation.
     pub fn take_disk(&mut self) -> Disk {
         std::mem::take(&mut self.disk)
+    }
+
+    /// Makes this node sign into the run's shared set of signatures.
+    pub fn set_signatures(&mut self, signatures: crate::signing::Signatures) {
+        self.signatures = signatures;
+    }
+
+    /// The set of signatures this node signs into.
+    pub fn signatures(&self) -> &crate::signing::Signatures {
+        &self.signatures
+    }
+
+    /// Signs `data` as this node ([`crate::signing`]); while observed, or
+    /// past the per-event byte allowance, nothing is signed and the
+    /// signature is empty.
+    pub fn sign(&mut self, data: &[u8]) -> Vec<u8> {
+        if self.observing || !self.admit_record(data.len()) {
+            return Vec::new();
+        }
+        self.signatures.sign(self.index, data)
+    }
+
+    /// Whether `signature` is the one `signer` made of `data`.
+    pub fn verify(&mut self, signer: NodeIndex, data: &[u8], signature: &[u8]) -> bool {
+        self.admit_record(data.len()) && self.signatures.verify(signer, data, signature)
     }
 
     /// Gives this context the disk of the node's previous incarnation.

@@ -1,7 +1,7 @@
 //! [`Context`]: what a handler can ask of the host, with timers the SDK
 //! keeps track of (periodic ones re-armed by themselves).
 
-use crate::{NodeIndex, OpId, Outcome, Record, State, Step, sys};
+use crate::{NodeIndex, OpId, Outcome, Record, State, Step, Value, sys};
 use core::time::Duration;
 use std::collections::BTreeMap;
 
@@ -229,7 +229,60 @@ impl Context {
     pub fn committed(&mut self, index: u64, value: &[u8]) {
         sys::committed(index, value);
     }
+
+    /// This node's signature of `data`: the host makes it, and no other
+    /// node can (see the WIT interface `signing`). Empty if refused (past
+    /// the per-event byte allowance, or during `inspect`).
+    pub fn sign(&mut self, data: &[u8]) -> Vec<u8> {
+        sys::sign(data)
+    }
+
+    /// Whether `signature` is the one `signer` made of `data`.
+    pub fn verify(&mut self, signer: NodeIndex, data: &[u8], signature: &[u8]) -> bool {
+        sys::verify(signer, data, signature)
+    }
+
+    /// `record` signed by this node: the same record with a last field
+    /// `sig` (bytes), this node's signature of the record's encoding
+    /// without it. Check it with [`Context::verify_record`].
+    ///
+    /// ```
+    /// use peershare_sdk::prelude::*;
+    /// use peershare_sdk::testing::Harness;
+    /// struct Voter;
+    /// impl Peer for Voter {
+    ///     fn init(_: &mut Context, _: Start) -> Self { Voter }
+    ///     fn on_message(&mut self, _: &mut Context, _: NodeIndex, _: Record) {}
+    /// }
+    /// let mut node = Harness::<Voter>::start(1, Record::new("config"), &[]);
+    /// node.call(|_, ctx| {
+    ///     let vote = ctx.sign_record(Record::new("PREPARE").with("seq", 7u64));
+    ///     assert!(ctx.verify_record(1, &vote), "node 1 signed it");
+    ///     assert!(!ctx.verify_record(2, &vote), "node 2 did not");
+    ///     let mut altered = vote.clone();
+    ///     altered.fields[0].1 = Value::U64(8);
+    ///     assert!(!ctx.verify_record(1, &altered), "not what node 1 signed");
+    /// });
+    /// ```
+    pub fn sign_record(&mut self, record: Record) -> Record {
+        let sig = self.sign(&record.encode());
+        record.with(SIGNATURE_FIELD, sig)
+    }
+
+    /// Whether `record` ends with a `sig` field holding `signer`'s
+    /// signature of the rest of the record.
+    pub fn verify_record(&mut self, signer: NodeIndex, record: &Record) -> bool {
+        let Some((name, Value::Bytes(sig))) = record.fields.last() else { return false };
+        if name != SIGNATURE_FIELD {
+            return false;
+        }
+        let signed = Record { kind: record.kind.clone(), fields: record.fields[..record.fields.len() - 1].to_vec() };
+        self.verify(signer, &signed.encode(), sig)
+    }
 }
+
+/// The field [`Context::sign_record`] appends: the signature.
+pub const SIGNATURE_FIELD: &str = "sig";
 
 fn nanos(d: Duration) -> u64 {
     u64::try_from(d.as_nanos()).unwrap_or(u64::MAX)

@@ -7,7 +7,7 @@ use crate::context::Level;
 #[cfg(target_family = "wasm")]
 mod imp {
     use super::Level;
-    use crate::bindings::peershare::sim::{host, storage, types};
+    use crate::bindings::peershare::sim::{host, signing, storage, types};
 
     pub fn send(to: u32, bytes: &[u8]) {
         host::send(to, bytes);
@@ -44,6 +44,12 @@ mod imp {
     }
     pub fn committed(index: u64, bytes: &[u8]) {
         host::committed(index, bytes);
+    }
+    pub fn sign(data: &[u8]) -> Vec<u8> {
+        signing::sign(data)
+    }
+    pub fn verify(signer: u32, data: &[u8], signature: &[u8]) -> bool {
+        signing::verify(signer, data, signature)
     }
     pub fn storage_put(key: &[u8], value: &[u8]) -> bool {
         storage::put(key, value)
@@ -106,6 +112,15 @@ mod imp {
     }
     pub fn committed(index: u64, bytes: &[u8]) {
         record(Effect::Committed { index, value: bytes.to_vec() });
+    }
+    pub fn sign(data: &[u8]) -> Vec<u8> {
+        with_host(|h| {
+            let me = h.me;
+            h.signatures.sign(me, data)
+        })
+    }
+    pub fn verify(signer: u32, data: &[u8], signature: &[u8]) -> bool {
+        with_host(|h| h.signatures.verify(signer, data, signature))
     }
     pub fn storage_put(key: &[u8], value: &[u8]) -> bool {
         with_host(|h| h.disk.put(key, value));

@@ -145,6 +145,37 @@ impl TestDisk {
     }
 }
 
+/// The signatures made in a test: a signature is a number the test host
+/// hands out, valid for the signer and bytes it was made for.
+#[derive(Debug, Default)]
+#[cfg_attr(target_family = "wasm", allow(dead_code))]
+pub(crate) struct TestSignatures {
+    made: Vec<(u32, Vec<u8>)>,
+}
+
+#[cfg_attr(target_family = "wasm", allow(dead_code))]
+impl TestSignatures {
+    pub fn sign(&mut self, signer: u32, data: &[u8]) -> Vec<u8> {
+        let number = match self.made.iter().position(|(s, d)| *s == signer && d == data) {
+            Some(k) => k,
+            None => {
+                self.made.push((signer, data.to_vec()));
+                self.made.len() - 1
+            }
+        };
+        let mut sig = vec![0u8; 32];
+        sig[..8].copy_from_slice(&(number as u64).to_le_bytes());
+        sig
+    }
+    pub fn verify(&self, signer: u32, data: &[u8], signature: &[u8]) -> bool {
+        let Ok(head) = <[u8; 8]>::try_from(signature.get(..8).unwrap_or_default()) else { return false };
+        let number = u64::from_le_bytes(head) as usize;
+        signature.len() == 32
+            && signature[8..].iter().all(|b| *b == 0)
+            && self.made.get(number).is_some_and(|(s, d)| *s == signer && d == data)
+    }
+}
+
 /// The recording host of this thread (on WebAssembly, the real host is used
 /// and only the harness touches this).
 #[derive(Debug, Default)]
@@ -153,6 +184,9 @@ pub(crate) struct TestHost {
     pub now: u64,
     pub next_handle: u64,
     pub disk: TestDisk,
+    /// The node under test.
+    pub me: u32,
+    pub signatures: TestSignatures,
     rng: u64,
     effects: Vec<Effect>,
 }
@@ -200,7 +234,7 @@ impl<P: Peer> Harness<P> {
 
     /// Starts a node from a full [`Start`].
     pub fn start_with(start: Start) -> Self {
-        HOST.with(|h| *h.borrow_mut() = TestHost::default());
+        HOST.with(|h| *h.borrow_mut() = TestHost { me: start.index, ..TestHost::default() });
         let mut runner = Runner::new();
         runner.start(start.clone());
         Harness { runner, start }
@@ -222,6 +256,19 @@ impl<P: Peer> Harness<P> {
     /// would find it (synced writes only).
     pub fn durable(&self, key: &[u8]) -> Option<Vec<u8>> {
         with_host(|h| h.disk.durable.get(key).cloned())
+    }
+
+    /// `signer`'s signature of `data`, made as if that node had signed it
+    /// (to deliver signed messages from other nodes).
+    pub fn signature_of(&self, signer: NodeIndex, data: &[u8]) -> Vec<u8> {
+        with_host(|h| h.signatures.sign(signer, data))
+    }
+
+    /// `record` signed by `signer`, as [`crate::Context::sign_record`]
+    /// would sign it on that node.
+    pub fn signed_by(&self, signer: NodeIndex, record: Record) -> Record {
+        let sig = self.signature_of(signer, &record.encode());
+        record.with(crate::context::SIGNATURE_FIELD, sig)
     }
 
     /// Delivers a message from `from`.

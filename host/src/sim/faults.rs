@@ -470,6 +470,7 @@ impl Simulation {
         // The disk outlives the node's memory (it lost its unsynced writes
         // when it went down).
         ctx.set_disk(slot.runtime.context().take_disk());
+        ctx.set_signatures(slot.runtime.context().signatures().clone());
         if let Some(watch) = &mut self.referee {
             watch.referee.restarted(node);
         }

@@ -274,6 +274,7 @@ impl SimulationBuilder {
         let mut nodes = Vec::with_capacity(total);
         let mut queue = EventQueue::default();
         let mut starts = Vec::with_capacity(total);
+        let signatures = crate::signing::Signatures::default();
         for (g, group) in self.groups.iter().enumerate() {
             group.bootstrap.check(group.count).map_err(|m| SimError::Setup(format!("group {:?}, bootstrap: {m}", group.name)))?;
             let mut bootstraps = bootstrap::group_contacts(&group.bootstrap, nodes.len(), group.count, &ids, &mut topology).into_iter();
@@ -281,6 +282,7 @@ impl SimulationBuilder {
                 let index = network.add_node(g, group.uplink, group.downlink);
                 let mut ctx = NodeContext::with_limits(index, seeds.stream(Stream::Node(index)), limits.clone());
                 ctx.set_storage_policy(group.storage);
+                ctx.set_signatures(signatures.clone());
                 let runtime = make_runtime(&group.peer, index, ctx, seeds.stream(Stream::NodeWasi(index))).map_err(|message| {
                     SimError::Instantiate { node: index, group: group.name.clone(), plugin: group.peer.describe(), message }
                 })?;

@@ -1,7 +1,7 @@
 //! The `host` interface as seen from inside a guest: every call becomes an
 //! effect in the node's context or a read of it.
 
-use super::peershare::sim::{host, storage, types};
+use super::peershare::sim::{host, signing, storage, types};
 use super::plugin::NodeState;
 use crate::limits::cut_line;
 use crate::node::{Level, RecordCall};
@@ -138,6 +138,16 @@ impl storage::Host for NodeState {
 
     fn sync(&mut self, tag: u64) -> u64 {
         self.ctx.storage_sync(tag)
+    }
+}
+
+impl signing::Host for NodeState {
+    fn sign(&mut self, data: Vec<u8>) -> Vec<u8> {
+        self.ctx.sign(&data)
+    }
+
+    fn verify(&mut self, signer: u32, data: Vec<u8>, signature: Vec<u8>) -> bool {
+        self.ctx.verify(signer, &data, &signature)
     }
 }
 

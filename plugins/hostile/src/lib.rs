@@ -31,6 +31,13 @@
 //! - `big-puts`: 400 storage writes of `size` bytes.
 //! - `fill-storage`: writes 512 KiB values until the host refuses one, then
 //!   logs how many it wrote and goes on pinging.
+//! - `forge` (signing): signs `node N` as itself, logs `own <ok> as-successor
+//!   <ok>` (its own signature checked as its own and as its successor's),
+//!   and sends `SIGNED` (`data`, `sig`) to its successor. Any node receiving
+//!   `SIGNED` logs `sender <ok> other-signer <ok> other-data <ok>`: the
+//!   signature checked as the sender's, as another node's, and over other
+//!   bytes; then it replays the message to its own successor as if it were
+//!   its own (`REPLAYED`), which the receiver checks the same way.
 //!
 //! Every node answers a `PROBE` message by decoding its `data` field as a
 //! record and sending back `DECODED` with `ok`, the record encoded `again`
@@ -170,6 +177,31 @@ impl Guest for Hostile {
                 };
                 host::send(from, &answer.with("whole", message.clone()).encode());
             }
+            "SIGNED" | "REPLAYED" => {
+                use peershare::sim::signing::verify;
+                let (data, sig) = (msg.bytes("data").unwrap_or_default(), msg.bytes("sig").unwrap_or_default());
+                let (index, nodes, successor) = NODE.with(|s| {
+                    let s = s.borrow();
+                    let s = s.as_ref().expect("init ran");
+                    (s.index, s.nodes, s.successor)
+                });
+                let other = (0..nodes).find(|&n| n != from && n != index).unwrap_or(index);
+                let mut altered = data.to_vec();
+                altered.push(b'!');
+                host::log(
+                    Level::Info,
+                    &format!(
+                        "{} sender {} other-signer {} other-data {}",
+                        msg.kind,
+                        verify(from, data, sig),
+                        verify(other, data, sig),
+                        verify(from, &altered, sig)
+                    ),
+                );
+                if msg.kind == "SIGNED" {
+                    host::send(successor, &Record::new("REPLAYED").with("data", data.to_vec()).with("sig", sig.to_vec()).encode());
+                }
+            }
             _ => {}
         }
     }
@@ -188,6 +220,13 @@ impl Guest for Hostile {
         match behaviour.as_str() {
             "zero-timer" => {
                 host::set_timer(0, 0);
+            }
+            "forge" => {
+                use peershare::sim::signing::{sign, verify};
+                let data = format!("node {index}").into_bytes();
+                let sig = sign(&data);
+                host::log(Level::Info, &format!("own {} as-successor {}", verify(index, &data, &sig), verify(successor, &data, &sig)));
+                host::send(successor, &Record::new("SIGNED").with("data", data).with("sig", sig).encode());
             }
             "ns-timer" => {
                 host::set_timer(1, 0);
