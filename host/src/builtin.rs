@@ -22,6 +22,9 @@ builtins! {
     "cyclon" => "peershare_cyclon.wasm",
     "raft" => "peershare_raft.wasm",
     "raft-figure8" => "peershare_raft_figure8.wasm",
+    "pbft" => "peershare_pbft.wasm",
+    "pbft-equivocate" => "peershare_pbft_equivocate.wasm",
+    "pbft-liar" => "peershare_pbft_liar.wasm",
 }
 
 /// The folder holding the WebAssembly files the build script produced,
