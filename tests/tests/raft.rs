@@ -410,3 +410,50 @@ fn election_downtime_after_a_leader_crash_is_as_the_raft_paper_measured() {
     let model = 180.0 - 25.0 + 15.0;
     assert!((mean - model).abs() <= 30.0, "mean {mean} ms against the model's {model} ms");
 }
+
+#[test]
+fn an_election_exports_to_shiviz_with_votes_after_their_requests() {
+    // The leader crashes at 2 s; the election that follows, as ShiViz
+    // draws it (`peershare inspect DIR --since 2s --kind REQUEST_VOTE --kind
+    // VOTE --format shiviz`).
+    let extra = "\n[[faults]]\nat = \"2s\"\ntarget = { role = \"leader\" }\ncrash = { recovery = \"keep-state\" }\n";
+    let text = format!(
+        "seed = 4\nduration = \"3s\"\n[network]\nlatency = {{ model = \"uniform\", min = \"2ms\", max = \"10ms\" }}\n\n[[groups]]\nname = \"raft\"\ncount = 5\nplugin = \"raft\"\nbootstrap = {{ strategy = \"clusters\", size = 5 }}\n{extra}"
+    );
+    let scenario = Scenario::parse(&text, "election.toml", ".".as_ref()).unwrap();
+    let mut sim = scenario.builder().unwrap().capture(true).build().unwrap();
+    sim.run_until(scenario.end()).unwrap();
+    let capture = sim.capture().unwrap();
+    let filter = peershare::capture::Filter {
+        since: Some(SimTime::from_secs(2)),
+        kinds: vec!["REQUEST_VOTE".into(), "VOTE".into()],
+        ..Default::default()
+    };
+    let selection = capture.select(&filter);
+    let mut log = Vec::new();
+    capture.write_shiviz(&selection, &mut log).unwrap();
+    let text = String::from_utf8(log).unwrap();
+    let mut lines = text.lines();
+    let regex = regex::Regex::new(&format!("^{}$", lines.next().unwrap())).unwrap();
+    assert_eq!(lines.next(), Some(""));
+    let (mut requests, mut votes) = (0, 0);
+    let mut voted_after_asked = true;
+    let mut asked: BTreeMap<String, BTreeMap<String, u64>> = BTreeMap::new();
+    for line in lines {
+        let caps = regex.captures(line).unwrap_or_else(|| panic!("ShiViz cannot parse {line:?}"));
+        let clock: BTreeMap<String, u64> = serde_json::from_str(&caps["clock"]).unwrap();
+        let event = &caps["event"];
+        if event.starts_with("send") && event.contains("REQUEST_VOTE") {
+            requests += 1;
+            // Its first request: every later one's clock is above it.
+            asked.entry(caps["host"].to_string()).or_insert(clock);
+        } else if event.starts_with("send") && event.contains("VOTE") {
+            votes += 1;
+            // A voter's clock at its vote has seen some candidate's request.
+            voted_after_asked &= asked.values().any(|c| c.iter().all(|(h, t)| clock.get(h).copied().unwrap_or(0) >= *t));
+        }
+    }
+    assert!(requests >= 4, "a candidate asked the four others: {requests}");
+    assert!(votes >= 2, "a majority answered: {votes}");
+    assert!(voted_after_asked, "every vote follows a request in the vector clocks");
+}
