@@ -128,19 +128,9 @@ struct Links {
 
 impl Links {
     fn new(len: usize) -> Self {
-        // Entries 0..len in order; `len` is the head, `len` also ends the list.
-        let next = (0..=len).map(|i| if i == len { if len == 0 { len } else { 0 } } else { i + 1 }).collect();
-        let prev = (0..=len)
-            .map(|i| {
-                if i == 0 {
-                    len
-                } else if i == len {
-                    len.saturating_sub(1)
-                } else {
-                    i - 1
-                }
-            })
-            .collect();
+        // Entries 0..len in order, in a ring through the head `len`.
+        let next = (0..=len).map(|i| if i == len { 0 } else { i + 1 }).collect();
+        let prev = (0..=len).map(|i| if i == 0 { len } else { i - 1 }).collect();
         Links { next, prev }
     }
 
@@ -216,8 +206,7 @@ pub fn check<M: Model>(model: &M, history: &[Call<M::Input, M::Output>], budget:
             if let Some(next_state) = model.step(&state, &call.input, output) {
                 let mut next_placed = placed.clone();
                 next_placed.toggle(e.op);
-                if !memo.contains(&(next_placed.clone(), next_state.clone())) {
-                    memo.insert((next_placed.clone(), next_state.clone()));
+                if memo.insert((next_placed.clone(), next_state.clone())) {
                     stack.push((entry, std::mem::replace(&mut state, next_state)));
                     placed = next_placed;
                     links.remove(entry);

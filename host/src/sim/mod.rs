@@ -981,9 +981,7 @@ impl Simulation {
                 Effect::Trace { op, step } => self.log.record(self.now, || Event::Trace { op, node, step: step.into() }),
                 Effect::Committed { index, value } => {
                     self.referee_committed(node, index, &value);
-                    if self.app.is_some() {
-                        self.run_app(|app, ctx| app.on_committed(ctx, node, index, &value));
-                    }
+                    self.run_app(|app, ctx| app.on_committed(ctx, node, index, &value));
                     self.log.record(self.now, || Event::Committed { node, index, value: value.into() });
                 }
             }
