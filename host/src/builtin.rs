@@ -25,6 +25,7 @@ builtins! {
     "pbft" => "peershare_pbft.wasm",
     "pbft-equivocate" => "peershare_pbft_equivocate.wasm",
     "pbft-liar" => "peershare_pbft_liar.wasm",
+    "pbft-weak-quorum" => "peershare_pbft_weak_quorum.wasm",
 }
 
 /// The folder holding the WebAssembly files the build script produced,

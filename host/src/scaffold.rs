@@ -124,6 +124,7 @@ const WIRE_SOURCES: &[(&str, &str)] = &[
     ("record.rs", include_str!("../wire/src/record.rs")),
     ("tests.rs", include_str!("../wire/src/tests.rs")),
     ("value.rs", include_str!("../wire/src/value.rs")),
+    ("vote.rs", include_str!("../wire/src/vote.rs")),
 ];
 
 const WIT: &str = include_str!("../../wit/peershare.wit");

@@ -146,3 +146,23 @@ fn with_f_plus_one_byzantine_replicas_the_referee_sees_two_correct_ones_disagree
     let index = v.index.unwrap();
     assert_ne!(logs[&2][&index], logs[&3][&index]);
 }
+
+#[test]
+fn a_replica_that_commits_on_too_few_commits_is_caught_by_the_quorum_audit() {
+    // Three correct replicas and one that commits on 2f = 2 matching
+    // commits instead of 2f + 1 = 3, and reports it.
+    let text = replicas(4, 3, "").replace(
+        "[[groups]]\nname = \"replicas\"\ncount = 4\nplugin = \"pbft\"\nbootstrap = { strategy = \"clusters\", size = 4 }",
+        "[[groups]]\nname = \"replicas\"\ncount = 3\nplugin = \"pbft\"\nconfig = { replicas = 4 }\n\n[[groups]]\nname = \"weak\"\ncount = 1\nplugin = \"pbft-weak-quorum\"\nconfig = { replicas = 4 }",
+    );
+    let sim = run(&text);
+    let audits: Vec<_> = sim.violations().iter().filter(|v| v.property == Property::QuorumCertificate).collect();
+    let v = audits.first().expect("the weak replica commits on two commits at least once");
+    assert_eq!(v.nodes, [3], "{v}");
+    assert!(v.detail.contains("2 commits") && v.detail.contains("needs 2 prepares and 3 commits"), "{v}");
+    assert!(v.since <= v.at);
+    // The correct replicas always held a certificate; nothing else broke.
+    assert!(sim.violations().iter().all(|v| v.property == Property::QuorumCertificate && v.nodes == [3]), "{:?}", sim.violations());
+    // The audit is not about luck: the weak replica committed early many times.
+    assert!(audits.len() > 5, "{} early commits", audits.len());
+}

@@ -80,7 +80,8 @@ mod trace;
 
 pub use context::{Context, Level, Timer};
 pub use outcome::Outcome;
-pub use peershare_wire::{Contact, Record, Value, id};
+pub use peershare_wire::vote::{Phase, Vote};
+pub use peershare_wire::{Contact, Record, Value, id, vote};
 pub use runner::Runner;
 pub use state::{Role, State};
 pub use storage::Storage;
@@ -96,7 +97,7 @@ pub type OpId = u64;
 /// The names a peer usually needs.
 pub mod prelude {
     pub use crate::{
-        Contact, Context, Distance, Level, NodeIndex, OpId, Outcome, Peer, Record, Role, Start, State, Step, Timer, Value, id,
+        Contact, Context, Distance, Level, NodeIndex, OpId, Outcome, Peer, Phase, Record, Role, Start, State, Step, Timer, Value, Vote, id,
     };
     pub use core::time::Duration;
 }

@@ -41,6 +41,7 @@ impl Role {
 /// | [`neighbours`](State::neighbours) | `neighbours` (nodes) | connections |
 /// | [`leader`](State::leader), [`role`](State::role) | `leader` (node), `role` (str) | leader-to-follower edges, the node's role |
 /// | [`term`](State::term), [`log_length`](State::log_length), [`commit_index`](State::commit_index) | u64s | consensus timelines |
+/// | [`members`](State::members) | `members` (nodes) | the consensus group the referee checks the node in, and its size for quorums |
 ///
 /// ```
 /// use peershare_sdk::{Role, State};
@@ -114,6 +115,14 @@ impl State {
     /// The current term (consensus).
     pub fn term(self, term: u64) -> Self {
         self.set("term", Value::U64(term))
+    }
+
+    /// The consensus group this node belongs to, itself included: the
+    /// referee checks safety within each group and, for vote-counting
+    /// protocols ([`crate::Vote`]), quorums against its size. Without it, a
+    /// node's group is itself and its bootstrap contacts.
+    pub fn members(self, nodes: impl IntoIterator<Item = NodeIndex>) -> Self {
+        self.set("members", Value::Nodes(nodes.into_iter().collect()))
     }
 
     /// The length of the replicated log.

@@ -867,6 +867,7 @@ impl Simulation {
             // The kind is read only if the handler crashes (crash_node).
             self.handling = Handling::Message { msg: msg.id, from: msg.from, kind: String::new() };
             self.handled_message = Some(msg.bytes.clone());
+            self.referee_delivered(msg.from, msg.to, &msg.bytes);
             self.dispatch(msg.to, Input::Message { from: msg.from, bytes: &msg.bytes });
             self.handled_message = None;
         }
@@ -1049,6 +1050,7 @@ impl Simulation {
     }
 
     fn send(&mut self, from: NodeIndex, to: NodeIndex, bytes: Vec<u8>, departs: SimTime) {
+        self.referee_sent(from, &bytes);
         self.send_message(from, to, bytes, departs, false);
     }
 

@@ -44,6 +44,22 @@ impl Simulation {
         self.record_violations();
     }
 
+    /// Shows the referee a message `from` sent (votes count for quorums).
+    pub(super) fn referee_sent(&mut self, from: NodeIndex, bytes: &[u8]) {
+        let now = self.now;
+        if let Some(watch) = &mut self.referee {
+            watch.referee.sent(now, from, bytes);
+        }
+    }
+
+    /// Shows the referee a message delivered to `to`.
+    pub(super) fn referee_delivered(&mut self, from: NodeIndex, to: NodeIndex, bytes: &[u8]) {
+        let now = self.now;
+        if let Some(watch) = &mut self.referee {
+            watch.referee.delivered(now, from, to, bytes);
+        }
+    }
+
     /// Shows the referee an entry `node` committed.
     pub(super) fn referee_committed(&mut self, node: NodeIndex, index: u64, value: &[u8]) {
         let now = self.now;

@@ -111,6 +111,7 @@ mod error;
 pub mod id;
 mod record;
 mod value;
+pub mod vote;
 
 pub use codec::{MAX_AMPLIFICATION, decoded_size, find_field, peek_kind, validate};
 pub use error::{DecodeError, DecodeErrorKind};

@@ -47,12 +47,17 @@
 //! Neither reports what it commits (a faulty replica's word is not part of
 //! the state machine). With at most f of them the correct replicas stay
 //! safe and live; with f + 1 the referee sees two of them commit different
-//! requests at one number.
+//! requests at one number. A buggy build, `weak-quorum` (built-in
+//! `pbft-weak-quorum`), commits on 2f matching commits instead of 2f + 1
+//! and reports it: the referee's quorum audit catches it.
+//!
+//! Votes are [`Vote`] records (`PREPARE`, `COMMIT`), the convention the
+//! referee counts from the messages each replica really received.
 //!
 //! Observable state: `view`, `role` ("leader" for the primary, else
 //! "follower"), `leader` (the primary), `term` (the view, for timelines),
-//! `log_length` and `commit_index` (the last executed number),
-//! `stable_checkpoint`, `view_changing`.
+//! `members` (the cluster), `log_length` and `commit_index` (the last
+//! executed number), `stable_checkpoint`, `view_changing`.
 
 use peershare_sdk::prelude::*;
 use sha2::{Digest, Sha256};
@@ -67,6 +72,9 @@ const REQUEST_TIMER: u64 = 1 << 62;
 const EQUIVOCATES: bool = cfg!(feature = "equivocate");
 /// This build votes for every digest it hears of.
 const LIES: bool = cfg!(feature = "liar");
+/// This build commits on 2f matching commits (a bug, not malice: it
+/// reports its commits like a correct replica).
+const WEAK_QUORUM: bool = cfg!(feature = "weak-quorum");
 /// Byzantine builds do not report commits.
 const FAULTY: bool = EQUIVOCATES || LIES;
 
@@ -280,15 +288,14 @@ impl Pbft {
             let r = if k % 2 == 0 { &request } else { &other };
             let pp = self.pre_prepare(ctx, self.view, seq, r);
             ctx.send(m, &pp);
-            let commit = self.vote(ctx, "COMMIT", self.view, seq, &r.digest());
+            let commit = self.vote(ctx, Phase::Commit, self.view, seq, &r.digest());
             ctx.send(m, &commit);
         }
     }
 
-    fn vote(&self, ctx: &mut Context, kind: &str, view: u64, seq: u64, digest: &[u8]) -> Record {
-        ctx.sign_record(
-            Record::new(kind).with("view", view).with("seq", seq).with("digest", digest.to_vec()).with("replica", Value::Node(self.me)),
-        )
+    /// A signed vote: the host's referee audits every commit against them.
+    fn vote(&self, ctx: &mut Context, phase: Phase, view: u64, seq: u64, digest: &[u8]) -> Record {
+        ctx.sign_record(Vote { phase, view, seq, digest: digest.to_vec() }.to_record(self.me))
     }
 
     // ---- normal case ----
@@ -334,7 +341,7 @@ impl Pbft {
         slot.digest = digest.clone();
         let early = std::mem::take(&mut slot.early);
         if !primary {
-            let prepare = self.vote(ctx, "PREPARE", view, seq, &digest);
+            let prepare = self.vote(ctx, Phase::Prepare, view, seq, &digest);
             self.broadcast(ctx, &prepare);
             self.slots.get_mut(&seq).expect("just made").prepares.insert(self.me, prepare.encode());
         }
@@ -354,8 +361,8 @@ impl Pbft {
         }
         if LIES && m.kind == "PREPARE" && self.echoed.insert((view, seq, digest.clone())) {
             // Votes for whatever anyone prepares.
-            let prepare = self.vote(ctx, "PREPARE", view, seq, &digest);
-            let commit = self.vote(ctx, "COMMIT", view, seq, &digest);
+            let prepare = self.vote(ctx, Phase::Prepare, view, seq, &digest);
+            let commit = self.vote(ctx, Phase::Commit, view, seq, &digest);
             self.broadcast(ctx, &prepare);
             self.broadcast(ctx, &commit);
         }
@@ -394,12 +401,14 @@ impl Pbft {
             proof.extend(slot.prepares.values().take(2 * f).cloned());
             self.prepared.insert(seq, Prepared { view, proof });
             let digest = slot.digest.clone();
-            let commit = self.vote(ctx, "COMMIT", view, seq, &digest);
+            let commit = self.vote(ctx, Phase::Commit, view, seq, &digest);
             self.broadcast(ctx, &commit);
             self.slots.get_mut(&seq).expect("still there").commits.insert(me);
         }
         let slot = &self.slots[&seq];
-        if slot.sent_commit && slot.commits.len() > 2 * f && seq > self.last_exec {
+        // The correct quorum is 2f + 1 commits; the buggy build takes 2f.
+        let quorum = if WEAK_QUORUM { 2 * f } else { 2 * f + 1 };
+        if slot.sent_commit && slot.commits.len() >= quorum && seq > self.last_exec {
             self.ready.insert(seq, request);
             self.execute(ctx);
         }
@@ -755,6 +764,7 @@ impl Pbft {
             .role(role)
             .term(self.view)
             .leader(self.primary_of(self.view))
+            .members(self.members.iter().copied())
             .log_length(self.last_exec + self.ready.len() as u64)
             .commit_index(self.last_exec)
             .field("view", self.view)

@@ -17,7 +17,16 @@
 //! - [`Property::StateMachineSafety`]: no two nodes commit different
 //!   values at one index;
 //! - [`Property::AppliedInOrder`]: a node commits indices 1, 2, 3, ...
-//!   without gaps or repeats (from 1 again after it restarts from scratch).
+//!   without gaps or repeats (from 1 again after it restarts from scratch);
+//! - [`Property::QuorumCertificate`]: for protocols that vote in the
+//!   [`peershare_wire::vote`] convention (PBFT), every commit is backed by
+//!   2f prepares and 2f + 1 commits of one view and proposal that the node
+//!   really cast or received (the referee is shown every message sent and
+//!   delivered: [`Referee::sent`], [`Referee::delivered`]).
+//!
+//! Nodes are checked within their group: the `members` a node's state
+//! names (the SDK's `State::members`), or else itself and its
+//! bootstrap contacts; a group of n nodes tolerates f = (n - 1) / 3.
 //!
 //! Properties that need a field a plugin does not report are not checked
 //! for it. A violation is a [`Violation`]: the property, the nodes, the
@@ -35,6 +44,8 @@
 //! let v = &referee.violations()[0];
 //! assert_eq!((v.property, v.nodes.clone(), v.term), (Property::ElectionSafety, vec![0, 1], Some(2)));
 //! ```
+
+mod quorum;
 
 use crate::NodeIndex;
 use crate::time::SimTime;
@@ -72,6 +83,8 @@ pub enum Property {
     StateMachineSafety,
     /// Committed indices 1, 2, 3, ... on each node.
     AppliedInOrder,
+    /// Every commit backed by 2f prepares and 2f + 1 commits (PBFT).
+    QuorumCertificate,
     /// The clients of a replicated store saw a linearizable history
     /// (checked at the end of a run: [`crate::kv`]).
     Linearizability,
@@ -87,6 +100,7 @@ impl Property {
             Property::LeaderCompleteness => "leader-completeness",
             Property::StateMachineSafety => "state-machine-safety",
             Property::AppliedInOrder => "applied-in-order",
+            Property::QuorumCertificate => "quorum-certificate",
             Property::Linearizability => "linearizability",
         }
     }
@@ -159,6 +173,10 @@ pub struct Referee {
     nodes: Vec<NodeSeen>,
     /// Each node's cluster.
     cluster_of: Vec<u32>,
+    /// The size of each node's cluster.
+    cluster_size: Vec<usize>,
+    /// The votes each node holds, for quorum audits.
+    ballots: quorum::Ballots,
     leaders: BTreeMap<(u32, u64), (NodeIndex, SimTime)>,
     committed: BTreeMap<(u32, u64), FirstCommit>,
     violations: Vec<Violation>,
@@ -176,9 +194,15 @@ impl Referee {
     /// A referee for nodes `0..cluster_of.len()`, node `n` in cluster
     /// `cluster_of[n]`.
     pub fn with_clusters(cluster_of: Vec<u32>) -> Referee {
+        let mut sizes: BTreeMap<u32, usize> = BTreeMap::new();
+        for &c in &cluster_of {
+            *sizes.entry(c).or_default() += 1;
+        }
         Referee {
             nodes: vec![NodeSeen::default(); cluster_of.len()],
+            cluster_size: cluster_of.iter().map(|c| sizes[c]).collect(),
             cluster_of,
+            ballots: quorum::Ballots::default(),
             leaders: BTreeMap::new(),
             committed: BTreeMap::new(),
             violations: Vec::new(),
@@ -204,7 +228,21 @@ impl Referee {
             n.last_applied = 0;
             n.leader_of = None;
             n.term = None;
+            self.ballots.forget(node);
         }
+    }
+
+    /// Node `from` sent the message `bytes` (a vote it casts counts for
+    /// its own certificates).
+    pub fn sent(&mut self, at: SimTime, from: NodeIndex, bytes: &[u8]) {
+        let Some(seen) = self.nodes.get(from as usize) else { return };
+        self.ballots.record(at, from, from, bytes, seen.last_applied);
+    }
+
+    /// The message `bytes` from `from` was delivered to node `to`.
+    pub fn delivered(&mut self, at: SimTime, from: NodeIndex, to: NodeIndex, bytes: &[u8]) {
+        let Some(seen) = self.nodes.get(to as usize) else { return };
+        self.ballots.record(at, to, from, bytes, seen.last_applied);
     }
 
     /// Node `node` reported committing `value` at `index`.
@@ -221,6 +259,19 @@ impl Referee {
                 index,
                 Violation { property: Property::AppliedInOrder, nodes: vec![node], term: None, index: Some(index), since: at, at, detail },
             );
+        }
+        let n = self.cluster_size[node as usize];
+        if let Some(short) = self.ballots.audit(node, index, n) {
+            let v = Violation {
+                property: Property::QuorumCertificate,
+                nodes: vec![node],
+                term: short.view,
+                index: Some(index),
+                since: short.since.unwrap_or(at),
+                at,
+                detail: short.describe(node, index, n),
+            };
+            self.report(index, v);
         }
         let cluster = self.cluster_of[node as usize];
         match self.committed.get(&(cluster, index)) {
@@ -252,6 +303,10 @@ impl Referee {
     /// Node `node`'s observable state at `at` (after a handler).
     pub fn observe(&mut self, at: SimTime, node: NodeIndex, state: &Record) {
         let Some(seen) = self.nodes.get(node as usize) else { return };
+        if let Some(members) = state.nodes("members").filter(|m| !m.is_empty()) {
+            self.cluster_of[node as usize] = members.iter().copied().chain([node]).min().unwrap_or(node);
+            self.cluster_size[node as usize] = members.len();
+        }
         let term = state.u64("term");
         if let (Some(term), Some((before, since))) = (term, seen.term)
             && term < before
