@@ -179,6 +179,33 @@ struct ByzantineSection {
 /// A problem in one fault: the field (relative to the fault) and what is wrong.
 pub(super) type FaultProblem = (String, String);
 
+/// A fault table given outside a scenario file is wrong.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[error("field `{field}`: {message}")]
+pub struct FaultTableError {
+    /// The field, as a dotted path (`crash.recovery`); empty for the table.
+    pub field: String,
+    /// What is wrong.
+    pub message: String,
+}
+
+/// A fault written as one `[[faults]]` table of a scenario file, given as
+/// JSON (the Python API's `add_fault` sends its keyword arguments so);
+/// group names and node indices are checked against `groups` (name, size).
+///
+/// ```
+/// use peershare::scenario::faults::fault_from_json;
+/// let groups = [("peers".to_string(), 10)];
+/// let fault = fault_from_json(r#"{"at": "5s", "target": {"nodes": [3]}, "crash": {"recovery": "keep-state"}}"#, &groups).unwrap();
+/// assert_eq!(fault.kind.name(), "crash");
+/// let wrong = fault_from_json(r#"{"at": "5s", "target": {"group": "east"}, "crash": {"recovery": "keep-state"}}"#, &groups).unwrap_err();
+/// assert_eq!(wrong.to_string(), r#"field `target`: no group is named "east""#);
+/// ```
+pub fn fault_from_json(json: &str, groups: &[(String, usize)]) -> Result<Fault, FaultTableError> {
+    let section: FaultSection = serde_json::from_str(json).map_err(|e| FaultTableError { field: String::new(), message: e.to_string() })?;
+    section.to_fault(groups).map_err(|(field, message)| FaultTableError { field, message })
+}
+
 impl FaultSection {
     /// The fault this section describes; group names and node indices are
     /// checked against `groups` (name, size).

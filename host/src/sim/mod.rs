@@ -731,6 +731,38 @@ impl Simulation {
         Ok(())
     }
 
+    /// Like [`Simulation::run_until`], but processes at most `max_events`
+    /// events, so a caller can do something between chunks of a long run
+    /// (show progress, honour an interrupt). Returns `true` once the run
+    /// has reached `end` (the clock is then `end`) or the referee stopped
+    /// it, `false` if events up to `end` remain.
+    ///
+    /// ```no_run
+    /// # use peershare::prelude::*;
+    /// # let mut sim = Scenario::load("examples/flood.toml".as_ref()).unwrap().build().unwrap();
+    /// let end = SimTime::ZERO + SimDuration::from_secs_f64(10.0);
+    /// while !sim.run_until_at_most(end, 10_000).unwrap() {
+    ///     eprintln!("at {:?}", sim.now());
+    /// }
+    /// ```
+    pub fn run_until_at_most(&mut self, end: SimTime, max_events: usize) -> Result<bool, SimError> {
+        for _ in 0..max_events {
+            if self.queue.peek_time().is_none_or(|t| t > end) {
+                self.now = self.now.max(end);
+                return Ok(true);
+            }
+            self.step();
+            if self.stopped_by_referee() {
+                return Ok(true);
+            }
+        }
+        if self.queue.peek_time().is_some_and(|t| t <= end) {
+            return Ok(false);
+        }
+        self.now = self.now.max(end);
+        Ok(true)
+    }
+
     /// Runs for `duration` of virtual time from now.
     pub fn run_for(&mut self, duration: SimDuration) -> Result<(), SimError> {
         self.run_until(self.now + duration)
