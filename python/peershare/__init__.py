@@ -34,6 +34,8 @@ from ._native import PeerShareError, PluginError, ScenarioError, SimError
 
 __all__ = [
     "Simulation",
+    "Table",
+    "FATES",
     "NodeStatus",
     "PeerShareError",
     "ScenarioError",
@@ -108,15 +110,24 @@ class Simulation:
     # ---- building ----
 
     @classmethod
-    def from_file(cls, path: Union[str, os.PathLike], *, seed: Optional[int] = None) -> "Simulation":
+    def from_file(
+        cls,
+        path: Union[str, os.PathLike],
+        *,
+        seed: Optional[int] = None,
+        capture: bool = True,
+        record_events: bool = True,
+    ) -> "Simulation":
         """The simulation a scenario file describes, with every node
         created and the workload and faults scheduled; ``seed`` overrides
-        the file's seed.
+        the file's seed. ``capture`` keeps every message for
+        :meth:`capture` and ``record_events`` the event log for
+        :meth:`events` (turn them off for very large runs).
 
         Raises :class:`ScenarioError` (where the file is wrong),
         :class:`PluginError` (a plugin cannot be used) or :class:`SimError`.
         """
-        return cls(_native.Simulation.from_file(os.fspath(path), seed))
+        return cls(_native.Simulation.from_file(os.fspath(path), seed, capture, record_events))
 
     @classmethod
     def from_toml(
@@ -126,11 +137,13 @@ class Simulation:
         seed: Optional[int] = None,
         base: Union[str, os.PathLike] = ".",
         origin: str = "<toml>",
+        capture: bool = True,
+        record_events: bool = True,
     ) -> "Simulation":
-        """The simulation a scenario's TOML text describes. Relative paths
-        in it (plugins, latency matrices) start at ``base``; ``origin``
-        names the text in error messages."""
-        return cls(_native.Simulation.from_toml(text, origin, os.fspath(base), seed))
+        """The simulation a scenario's TOML text describes (options as in
+        :meth:`from_file`). Relative paths in it (plugins, latency
+        matrices) start at ``base``; ``origin`` names the text in errors."""
+        return cls(_native.Simulation.from_toml(text, origin, os.fspath(base), seed, capture, record_events))
 
     # ---- time ----
 
@@ -244,6 +257,82 @@ class Simulation:
         and ``result`` (None while pending)."""
         return json.loads(self._sim.operations_json())
 
+    def events(
+        self,
+        types: Union[str, Iterable[str], None] = None,
+        *,
+        nodes: Union[int, Iterable[int], None] = None,
+        since: Optional[Duration] = None,
+        until: Optional[Duration] = None,
+    ) -> "Table":
+        """The event log so far as a :class:`Table`, one row per event:
+        ``seq``, ``time`` (virtual nanoseconds), ``event`` (its type, as in
+        ``events.jsonl``), ``node``, then every other field of the events
+        kept, by name (records and lists as JSON text).
+
+        Keeps the events of these ``types`` (``"delivered"``,
+        ``"operation-completed"``, ...) that involve these ``nodes`` (as
+        ``node``, ``from`` or ``to``), in [``since``, ``until``)::
+
+            sim.events("crashed").to_pandas()
+            sim.events(["sent", "delivered"], nodes=3, since="5s")
+        """
+        return Table(
+            self._sim.events(
+                _names(types),
+                _numbers(nodes),
+                None if since is None else duration_ns(since),
+                None if until is None else duration_ns(until),
+            )
+        )
+
+    def capture(
+        self,
+        *,
+        since: Optional[Duration] = None,
+        until: Optional[Duration] = None,
+        nodes: Union[int, Iterable[int], None] = None,
+        from_: Union[int, Iterable[int], None] = None,
+        to: Union[int, Iterable[int], None] = None,
+        kind: Union[str, Iterable[str], None] = None,
+        fate: Union[str, Iterable[str], None] = None,
+        op: Optional[int] = None,
+        fault: Optional[int] = None,
+        where: Union[str, Iterable[str], None] = None,
+        search: Optional[str] = None,
+    ) -> "Table":
+        """Every captured message a filter selects, as a :class:`Table`
+        (the filters of ``peershare inspect``; every condition given must
+        hold): sent in [``since``, ``until``), by or to ``nodes``, sent by
+        ``from_``, to ``to``, of these ``kind`` s and ``fate`` s (see
+        :data:`FATES`), of operation ``op``, touched by ``fault``, with
+        field conditions ``where`` (``"rpc>=3"``, ``"key~0x12"``) and a
+        regular expression ``search`` over the decoded fields.
+
+        Columns: ``id``, ``sent`` and ``ended`` (virtual ns), ``from``,
+        ``to``, ``kind``, ``size`` (bytes), ``fate``, ``fault``, ``op``,
+        ``hop``, ``killed_receiver``, ``fields`` (the decoded body as JSON
+        text, ids and bytes as hex)::
+
+            sim.capture(kind="FIND_NODE", where="rpc>=3", from_=17).to_pandas()
+            sim.capture(fate=["lost", "partitioned"], since="15s", until="20s")
+        """
+        return Table(
+            self._sim.capture(
+                None if since is None else duration_ns(since),
+                None if until is None else duration_ns(until),
+                _numbers(nodes),
+                _numbers(from_),
+                _numbers(to),
+                _names(kind),
+                _names(fate),
+                op,
+                fault,
+                _names(where),
+                search,
+            )
+        )
+
     # ---- faults ----
 
     def faults(self) -> list[dict[str, Any]]:
@@ -295,6 +384,73 @@ class Simulation:
 
     def __repr__(self) -> str:
         return f"<peershare.Simulation {self._sim.origin} seed={self.seed} nodes={self.node_count} at {self.now}s>"
+
+
+def _names(value: Union[str, Iterable[str], None]) -> list[str]:
+    if value is None:
+        return []
+    return [value] if isinstance(value, str) else list(value)
+
+
+def _numbers(value: Union[int, Iterable[int], None]) -> list[int]:
+    if value is None:
+        return []
+    return [value] if isinstance(value, int) else list(value)
+
+
+class Table:
+    """A table of results (events, captured messages), held in Arrow
+    arrays by the simulator. Any library that reads Arrow C streams takes
+    it without copying: ``pyarrow.table(t)``, ``polars.DataFrame(t)``;
+    :meth:`to_pandas` and :meth:`to_pyarrow` for convenience."""
+
+    def __init__(self, native: _native.Table):
+        self._table = native
+
+    def __arrow_c_stream__(self, requested_schema: Any = None) -> Any:
+        """The Arrow C stream interface (PyCapsule protocol)."""
+        return self._table.__arrow_c_stream__(requested_schema)
+
+    def __len__(self) -> int:
+        return len(self._table)
+
+    @property
+    def column_names(self) -> list[str]:
+        """The columns' names, in order."""
+        return list(self._table.column_names)
+
+    def to_pyarrow(self) -> Any:
+        """The table as a ``pyarrow.Table`` (needs pyarrow)."""
+        import pyarrow
+
+        return pyarrow.table(self._table)
+
+    def to_pandas(self) -> Any:
+        """The table as a ``pandas.DataFrame`` (needs pandas and pyarrow);
+        integer and boolean columns become pandas' nullable ``UInt32``,
+        ``UInt64``, ``Int64`` and ``boolean``, so a column with missing
+        values keeps exact integers instead of turning into floats."""
+        import pandas
+
+        return self.to_pyarrow().to_pandas(types_mapper=_nullable_pandas_types(pandas).get)
+
+    def __repr__(self) -> str:
+        return repr(self._table)
+
+
+def _nullable_pandas_types(pandas: Any) -> dict:
+    import pyarrow
+
+    return {
+        pyarrow.uint32(): pandas.UInt32Dtype(),
+        pyarrow.uint64(): pandas.UInt64Dtype(),
+        pyarrow.int64(): pandas.Int64Dtype(),
+        pyarrow.bool_(): pandas.BooleanDtype(),
+    }
+
+
+#: The fates a captured message can have (``capture(fate=...)``).
+FATES: list[str] = list(_native.FATES)
 
 
 def _progress_bar(start_ns: int, end_ns: int) -> Any:

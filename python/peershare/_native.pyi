@@ -35,9 +35,11 @@ class Simulation:
     """One simulation (see `peershare.Simulation`)."""
 
     @staticmethod
-    def from_file(path: str, seed: Optional[int] = None) -> Simulation: ...
+    def from_file(path: str, seed: Optional[int] = None, capture: bool = True, record_events: bool = True) -> Simulation: ...
     @staticmethod
-    def from_toml(text: str, origin: str, base: str, seed: Optional[int] = None) -> Simulation: ...
+    def from_toml(
+        text: str, origin: str, base: str, seed: Optional[int] = None, capture: bool = True, record_events: bool = True
+    ) -> Simulation: ...
     def advance(self, end_ns: int, max_events: int) -> bool:
         """At most `max_events` events up to `end_ns`, without the GIL; True once at `end_ns`."""
     def step(self) -> bool: ...
@@ -65,3 +67,30 @@ class Simulation:
     def add_fault_json(self, table: str) -> int: ...
     def change_fault_json(self, id: int, table: str) -> None: ...
     def clear_fault(self, id: int) -> None: ...
+    def events(
+        self, types: list[str] = ..., nodes: list[int] = ..., since_ns: Optional[int] = None, until_ns: Optional[int] = None
+    ) -> Table: ...
+    def capture(
+        self,
+        since_ns: Optional[int] = None,
+        until_ns: Optional[int] = None,
+        nodes: list[int] = ...,
+        senders: list[int] = ...,
+        receivers: list[int] = ...,
+        kinds: list[str] = ...,
+        fates: list[str] = ...,
+        op: Optional[int] = None,
+        fault: Optional[int] = None,
+        fields: list[str] = ...,
+        search: Optional[str] = None,
+    ) -> Table: ...
+
+FATES: list[str]
+
+class Table:
+    """Arrow arrays with the Arrow C stream interface."""
+
+    def __arrow_c_stream__(self, requested_schema: object = None) -> object: ...
+    def __len__(self) -> int: ...
+    @property
+    def column_names(self) -> list[str]: ...

@@ -9,7 +9,9 @@
 //! stay exact.
 
 mod errors;
+mod observe;
 mod simulation;
+mod table;
 
 use pyo3::prelude::*;
 
@@ -17,6 +19,8 @@ use pyo3::prelude::*;
 #[pymodule]
 fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<simulation::Simulation>()?;
+    m.add_class::<table::Table>()?;
+    m.add("FATES", observe::fate_names())?;
     errors::register(m)?;
     m.add_function(wrap_pyfunction!(builtin_plugins, m)?)?;
     m.add_function(wrap_pyfunction!(parse_duration, m)?)?;

@@ -7,7 +7,10 @@
 //! seen between chunks.
 
 use crate::errors::{fault_table_error, file_error, sim_error, sim_message};
+use crate::observe::{CaptureQuery, EventQuery, capture_table, events_table};
+use crate::table::Table;
 use peershare::NodeIndex;
+use peershare::capture::Filter;
 use peershare::events::{hex, record_json};
 use peershare::fault::{FaultRecord, FaultStatus};
 use peershare::scenario::Scenario;
@@ -41,12 +44,13 @@ fn secs(t: SimTime) -> f64 {
 }
 
 impl Simulation {
-    fn from_scenario(scenario: Scenario, seed: Option<u64>) -> PyResult<Self> {
-        let scenario = match seed {
+    fn from_scenario(scenario: Scenario, options: Options) -> PyResult<Self> {
+        let scenario = match options.seed {
             Some(seed) => scenario.with_seed(seed),
             None => scenario,
         };
-        let sim = scenario.build().map_err(sim_error)?;
+        let builder = scenario.builder().map_err(sim_error)?;
+        let sim = builder.capture(options.capture).record_events(options.record_events).build().map_err(sim_error)?;
         let mut groups: Vec<(String, usize)> = Vec::new();
         for node in 0..sim.node_count() as NodeIndex {
             let name = sim.node_group(node).unwrap_or_default();
@@ -77,6 +81,13 @@ impl Simulation {
     fn fault(&self, table: &str) -> PyResult<peershare::fault::Fault> {
         fault_from_json(table, &self.groups).map_err(fault_table_error)
     }
+}
+
+/// How to build a simulation, besides its scenario.
+struct Options {
+    seed: Option<u64>,
+    capture: bool,
+    record_events: bool,
 }
 
 /// JSON text for Python's `json.loads`.
@@ -152,19 +163,19 @@ impl Simulation {
     /// Builds the simulation a scenario file describes (plugins loaded,
     /// every node created, the workload and faults scheduled).
     #[staticmethod]
-    #[pyo3(signature = (path, seed=None))]
-    fn from_file(path: PathBuf, seed: Option<u64>) -> PyResult<Self> {
+    #[pyo3(signature = (path, seed=None, capture=true, record_events=true))]
+    fn from_file(path: PathBuf, seed: Option<u64>, capture: bool, record_events: bool) -> PyResult<Self> {
         let scenario = Scenario::load(&path).map_err(file_error)?;
-        Self::from_scenario(scenario, seed)
+        Self::from_scenario(scenario, Options { seed, capture, record_events })
     }
 
     /// Builds the simulation a scenario's TOML text describes; `origin`
     /// names it in errors and `base` is where relative paths start.
     #[staticmethod]
-    #[pyo3(signature = (text, origin, base, seed=None))]
-    fn from_toml(text: &str, origin: &str, base: PathBuf, seed: Option<u64>) -> PyResult<Self> {
+    #[pyo3(signature = (text, origin, base, seed=None, capture=true, record_events=true))]
+    fn from_toml(text: &str, origin: &str, base: PathBuf, seed: Option<u64>, capture: bool, record_events: bool) -> PyResult<Self> {
         let scenario = Scenario::parse(text, origin, &base).map_err(file_error)?;
-        Self::from_scenario(scenario, seed)
+        Self::from_scenario(scenario, Options { seed, capture, record_events })
     }
 
     /// Processes at most `max_events` events up to `end_ns`, without the
@@ -281,5 +292,69 @@ impl Simulation {
     /// Ends a fault now.
     fn clear_fault(&self, id: u32) -> PyResult<()> {
         self.lock().clear_fault(id).map_err(sim_error)
+    }
+
+    /// The event log as a table (`seq`, `time` in ns, `event`, `node`,
+    /// then every other field by name), keeping the events of these
+    /// `types`, involving these `nodes`, in [`since_ns`, `until_ns`).
+    #[pyo3(signature = (types=Vec::new(), nodes=Vec::new(), since_ns=None, until_ns=None))]
+    fn events(
+        &self,
+        py: Python<'_>,
+        types: Vec<String>,
+        nodes: Vec<NodeIndex>,
+        since_ns: Option<u64>,
+        until_ns: Option<u64>,
+    ) -> PyResult<Table> {
+        let query = EventQuery { types, nodes, since: since_ns.map(at), until: until_ns.map(at) };
+        py.detach(|| {
+            let sim = self.lock();
+            if !sim.events().is_recording() {
+                return Err("the event log is off: build the simulation with record_events=True".to_string());
+            }
+            events_table(sim.events(), &query).map_err(|e| format!("cannot build the events table: {e}"))
+        })
+        .map_err(sim_message)
+    }
+
+    /// The captured messages a filter selects, as a table (the filters of
+    /// `peershare inspect`: all given conditions must hold).
+    #[pyo3(signature = (since_ns=None, until_ns=None, nodes=Vec::new(), senders=Vec::new(), receivers=Vec::new(), kinds=Vec::new(), fates=Vec::new(), op=None, fault=None, fields=Vec::new(), search=None))]
+    #[allow(clippy::too_many_arguments)]
+    fn capture(
+        &self,
+        py: Python<'_>,
+        since_ns: Option<u64>,
+        until_ns: Option<u64>,
+        nodes: Vec<NodeIndex>,
+        senders: Vec<NodeIndex>,
+        receivers: Vec<NodeIndex>,
+        kinds: Vec<String>,
+        fates: Vec<String>,
+        op: Option<u64>,
+        fault: Option<u32>,
+        fields: Vec<String>,
+        search: Option<String>,
+    ) -> PyResult<Table> {
+        let filter = Filter {
+            since: since_ns.map(at),
+            until: until_ns.map(at),
+            nodes,
+            from: senders,
+            to: receivers,
+            kinds,
+            op,
+            fault,
+            ..Filter::default()
+        };
+        let filter = CaptureQuery { filter, fields, fates, search }.into_filter().map_err(pyo3::exceptions::PyValueError::new_err)?;
+        py.detach(|| {
+            let sim = self.lock();
+            let Some(capture) = sim.capture() else {
+                return Err("capture is off: build the simulation with capture=True".to_string());
+            };
+            capture_table(capture, &filter).map_err(|e| format!("cannot build the capture table: {e}"))
+        })
+        .map_err(sim_message)
     }
 }
