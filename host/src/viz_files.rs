@@ -70,28 +70,8 @@ impl VizRecorder {
         if !consensus.nodes.is_empty() || !consensus.commits.is_empty() {
             write("consensus.json", serde_json::to_string(&consensus).expect("timelines serialise"))?;
         }
-        let mut latencies: std::collections::BTreeMap<&str, Vec<f64>> = Default::default();
-        let mut hops = Vec::new();
-        for rec in sim.operations() {
-            if let Some(outcome) = &rec.outcome {
-                latencies.entry(rec.operation.kind()).or_default().push(outcome.at.since(rec.issued_at).as_millis_f64());
-                if let Some(rounds) = Record::decode(&outcome.result).ok().and_then(|r| r.u64("rounds")) {
-                    hops.push(rounds);
-                }
-            }
-        }
-        if !latencies.is_empty() {
-            let series: Vec<(&str, Vec<f64>)> = latencies.into_iter().collect();
-            write("latency-cdf.vl.json", vega::latency_cdf("operation latency", &series).to_string())?;
-        }
-        if !hops.is_empty() {
-            write("hops.vl.json", vega::hop_histogram("hops per operation", &hops).to_string())?;
-        }
-        if let Some(capture) = sim.capture() {
-            let all: Vec<u64> = (0..capture.len() as u64).collect();
-            let bin = SimDuration((sim.now().as_nanos() / 100).max(1_000_000));
-            write("messages-over-time.vl.json", vega::messages_over_time("messages by kind", capture, &all, bin).to_string())?;
-            write("load-per-node.vl.json", vega::load_per_node("messages per node", capture, &all).to_string())?;
+        for (name, spec) in vega::run_plots(sim) {
+            write(&format!("{name}.vl.json"), spec.to_string())?;
         }
         Ok(written)
     }

@@ -126,8 +126,8 @@ fn run_with_viz_writes_snapshots_and_plots() {
     assert!(String::from_utf8_lossy(&o.stdout).contains("Visualisation files: timeline.json, topology.json"));
     let topology: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(out.join("topology.json")).unwrap()).unwrap();
     assert_eq!(topology["nodes"].as_array().unwrap().len(), 200);
-    assert!(topology["links"].as_array().unwrap().iter().any(|l| l["type"] == "connection"), "flood neighbours are connections");
-    assert!(topology["links"].as_array().unwrap().iter().any(|l| l["type"] == "flow"));
+    assert!(topology["edges"].as_array().unwrap().iter().any(|l| l["type"] == "connection"), "flood neighbours are connections");
+    assert!(topology["edges"].as_array().unwrap().iter().any(|l| l["type"] == "flow"));
     let timeline: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(out.join("timeline.json")).unwrap()).unwrap();
     assert_eq!(timeline["diffs"].as_array().unwrap().len(), 9, "ten snapshots");
     assert!(std::fs::read_to_string(out.join("topology.graphml")).unwrap().contains("<graphml"));

@@ -31,10 +31,12 @@ from typing import Any, Iterable, NamedTuple, Optional, Union
 
 from . import _native
 from ._native import PeerShareError, PluginError, ScenarioError, SimError
+from .vega import VegaLite
 
 __all__ = [
     "Simulation",
     "Table",
+    "VegaLite",
     "FATES",
     "NodeStatus",
     "PeerShareError",
@@ -319,19 +321,68 @@ class Simulation:
         """
         return Table(
             self._sim.capture(
-                None if since is None else duration_ns(since),
-                None if until is None else duration_ns(until),
-                _numbers(nodes),
-                _numbers(from_),
-                _numbers(to),
-                _names(kind),
-                _names(fate),
-                op,
-                fault,
-                _names(where),
-                search,
+                _capture_filter(
+                    since=since, until=until, nodes=nodes, from_=from_, to=to, kind=kind, fate=fate,
+                    op=op, fault=fault, where=where, search=search,
+                )
             )
         )
+
+    # ---- pictures (data, never UI) ----
+
+    def topology_data(self, *, since: Optional[Duration] = None, until: Optional[Duration] = None) -> dict[str, Any]:
+        """The network now as a node-link dict (``topology.json``): every
+        node (``id``, ``node_id``, ``group``, ``peer``, ``role``,
+        ``status``, ``summary``) and the typed ``edges`` its observable
+        state describes (``routing`` with its ``bucket``, ``finger`` with
+        its ``index``, ``successor`` with its ``rank``, ``leader``, ...),
+        plus ``flow`` edges counting the messages sent in [``since``,
+        ``until``) if either is given. Observing never changes the run."""
+        return json.loads(
+            self._sim.topology_json(
+                None if since is None else duration_ns(since),
+                None if until is None else duration_ns(until),
+            )
+        )
+
+    def topology(self, *, since: Optional[Duration] = None, until: Optional[Duration] = None) -> Any:
+        """The network now as a ``networkx.MultiDiGraph`` (see
+        :meth:`topology_data` for the attributes); needs networkx."""
+        import networkx
+
+        data = self.topology_data(since=since, until=until)
+        return networkx.node_link_graph(data, edges="edges")
+
+    def lookup_trace(self, op: int) -> Optional[dict[str, Any]]:
+        """The trace of operation ``op`` as its peer reported it (each
+        round's queries, answers and what it learnt), or None if the peer
+        does not trace (the SDK's ``Step`` convention)."""
+        text = self._sim.lookup_trace_json(op)
+        return None if text is None else json.loads(text)
+
+    def consensus_timeline(self) -> dict[str, Any]:
+        """The consensus timeline so far (``consensus.json``): each node's
+        terms and roles over time, the leaders, every commit."""
+        return json.loads(self._sim.consensus_json())
+
+    def plots(self) -> dict[str, "VegaLite"]:
+        """The run's standard plots so far, by name, for those it has data
+        for: ``latency-cdf``, ``hops``, ``messages-over-time``,
+        ``load-per-node`` (what ``peershare run --viz`` writes); each
+        renders in a notebook."""
+        return {name: VegaLite(spec) for name, spec in json.loads(self._sim.plots_json()).items()}
+
+    def plot_messages_over_time(self, bin: Optional[Duration] = None, **capture_filter: Any) -> "VegaLite":
+        """Messages sent per time ``bin`` (default: a hundredth of the run),
+        stacked by kind, over the messages :meth:`capture` would select
+        with the same keywords."""
+        bin_ns = None if bin is None else duration_ns(bin)
+        return VegaLite(json.loads(self._sim.capture_plot_json("messages-over-time", _capture_filter(**capture_filter), bin_ns)))
+
+    def plot_load_per_node(self, **capture_filter: Any) -> "VegaLite":
+        """Messages sent and received per node, busiest first, over the
+        messages :meth:`capture` would select with the same keywords."""
+        return VegaLite(json.loads(self._sim.capture_plot_json("load-per-node", _capture_filter(**capture_filter))))
 
     # ---- faults ----
 
@@ -396,6 +447,38 @@ def _numbers(value: Union[int, Iterable[int], None]) -> list[int]:
     if value is None:
         return []
     return [value] if isinstance(value, int) else list(value)
+
+
+def _capture_filter(
+    *,
+    since: Optional[Duration] = None,
+    until: Optional[Duration] = None,
+    nodes: Union[int, Iterable[int], None] = None,
+    from_: Union[int, Iterable[int], None] = None,
+    to: Union[int, Iterable[int], None] = None,
+    kind: Union[str, Iterable[str], None] = None,
+    fate: Union[str, Iterable[str], None] = None,
+    op: Optional[int] = None,
+    fault: Optional[int] = None,
+    where: Union[str, Iterable[str], None] = None,
+    search: Optional[str] = None,
+) -> str:
+    """A capture filter as the extension reads it (JSON)."""
+    return json.dumps(
+        {
+            "since_ns": None if since is None else duration_ns(since),
+            "until_ns": None if until is None else duration_ns(until),
+            "nodes": _numbers(nodes),
+            "from": _numbers(from_),
+            "to": _numbers(to),
+            "kinds": _names(kind),
+            "fates": _names(fate),
+            "op": op,
+            "fault": fault,
+            "fields": _names(where),
+            "search": search,
+        }
+    )
 
 
 class Table:

@@ -70,20 +70,13 @@ class Simulation:
     def events(
         self, types: list[str] = ..., nodes: list[int] = ..., since_ns: Optional[int] = None, until_ns: Optional[int] = None
     ) -> Table: ...
-    def capture(
-        self,
-        since_ns: Optional[int] = None,
-        until_ns: Optional[int] = None,
-        nodes: list[int] = ...,
-        senders: list[int] = ...,
-        receivers: list[int] = ...,
-        kinds: list[str] = ...,
-        fates: list[str] = ...,
-        op: Optional[int] = None,
-        fault: Optional[int] = None,
-        fields: list[str] = ...,
-        search: Optional[str] = None,
-    ) -> Table: ...
+    def capture(self, filter: str) -> Table:
+        """The captured messages a JSON filter selects."""
+    def topology_json(self, since_ns: Optional[int] = None, until_ns: Optional[int] = None) -> str: ...
+    def lookup_trace_json(self, op: int) -> Optional[str]: ...
+    def consensus_json(self) -> str: ...
+    def plots_json(self) -> str: ...
+    def capture_plot_json(self, name: str, filter: str, bin_ns: Optional[int] = None) -> str: ...
 
 FATES: list[str]
 

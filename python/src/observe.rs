@@ -60,23 +60,47 @@ pub fn events_table(log: &EventLog, query: &EventQuery) -> Result<Table, arrow_s
     Table::from_rows(&rows, &["seq", "time", "event", "node"])
 }
 
-/// What the Python side gives as a capture filter, as text to parse.
-#[derive(Default)]
+/// A capture filter as the Python side sends it (JSON): the fields of
+/// [`Filter`], with times in nanoseconds and text still to parse.
+#[derive(Default, serde::Deserialize)]
+#[serde(default, deny_unknown_fields)]
 pub struct CaptureQuery {
-    /// The filter's plain conditions.
-    pub filter: Filter,
-    /// `NAME OP VALUE` field conditions (`rpc>=3`).
-    pub fields: Vec<String>,
+    since_ns: Option<u64>,
+    until_ns: Option<u64>,
+    nodes: Vec<NodeIndex>,
+    from: Vec<NodeIndex>,
+    to: Vec<NodeIndex>,
+    kinds: Vec<String>,
     /// Fate names (`delivered`, `lost`, ...).
-    pub fates: Vec<String>,
+    fates: Vec<String>,
+    op: Option<u64>,
+    fault: Option<u32>,
+    /// `NAME OP VALUE` field conditions (`rpc>=3`).
+    fields: Vec<String>,
     /// A regular expression over the decoded fields.
-    pub search: Option<String>,
+    search: Option<String>,
 }
 
 impl CaptureQuery {
-    /// The complete filter, or what is wrong with it.
-    pub fn into_filter(self) -> Result<Filter, String> {
-        let mut filter = self.filter;
+    /// The filter the JSON text describes, or what is wrong with it.
+    pub fn parse(json: &str) -> Result<Filter, String> {
+        let query: CaptureQuery = serde_json::from_str(json).map_err(|e| format!("capture filter: {e}"))?;
+        query.into_filter()
+    }
+
+    fn into_filter(self) -> Result<Filter, String> {
+        let at = |ns: u64| SimTime::ZERO + peershare::time::SimDuration::from_nanos(ns);
+        let mut filter = Filter {
+            since: self.since_ns.map(at),
+            until: self.until_ns.map(at),
+            nodes: self.nodes,
+            from: self.from,
+            to: self.to,
+            kinds: self.kinds,
+            op: self.op,
+            fault: self.fault,
+            ..Filter::default()
+        };
         for text in &self.fields {
             filter.fields.push(FieldCondition::parse(text).map_err(|e| format!("where={text:?}: {e}"))?);
         }

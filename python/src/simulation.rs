@@ -10,7 +10,6 @@ use crate::errors::{fault_table_error, file_error, sim_error, sim_message};
 use crate::observe::{CaptureQuery, EventQuery, capture_table, events_table};
 use crate::table::Table;
 use peershare::NodeIndex;
-use peershare::capture::Filter;
 use peershare::events::{hex, record_json};
 use peershare::fault::{FaultRecord, FaultStatus};
 use peershare::scenario::Scenario;
@@ -318,43 +317,75 @@ impl Simulation {
     }
 
     /// The captured messages a filter selects, as a table (the filters of
-    /// `peershare inspect`: all given conditions must hold).
-    #[pyo3(signature = (since_ns=None, until_ns=None, nodes=Vec::new(), senders=Vec::new(), receivers=Vec::new(), kinds=Vec::new(), fates=Vec::new(), op=None, fault=None, fields=Vec::new(), search=None))]
-    #[allow(clippy::too_many_arguments)]
-    fn capture(
-        &self,
-        py: Python<'_>,
-        since_ns: Option<u64>,
-        until_ns: Option<u64>,
-        nodes: Vec<NodeIndex>,
-        senders: Vec<NodeIndex>,
-        receivers: Vec<NodeIndex>,
-        kinds: Vec<String>,
-        fates: Vec<String>,
-        op: Option<u64>,
-        fault: Option<u32>,
-        fields: Vec<String>,
-        search: Option<String>,
-    ) -> PyResult<Table> {
-        let filter = Filter {
-            since: since_ns.map(at),
-            until: until_ns.map(at),
-            nodes,
-            from: senders,
-            to: receivers,
-            kinds,
-            op,
-            fault,
-            ..Filter::default()
-        };
-        let filter = CaptureQuery { filter, fields, fates, search }.into_filter().map_err(pyo3::exceptions::PyValueError::new_err)?;
+    /// `peershare inspect`, as JSON: all given conditions must hold).
+    fn capture(&self, py: Python<'_>, filter: &str) -> PyResult<Table> {
+        let filter = CaptureQuery::parse(filter).map_err(pyo3::exceptions::PyValueError::new_err)?;
         py.detach(|| {
             let sim = self.lock();
-            let Some(capture) = sim.capture() else {
-                return Err("capture is off: build the simulation with capture=True".to_string());
-            };
+            let capture = sim.capture().ok_or_else(capture_off)?;
             capture_table(capture, &filter).map_err(|e| format!("cannot build the capture table: {e}"))
         })
         .map_err(sim_message)
     }
+
+    /// The network now as node-link JSON (`nodes`, `edges`), with the data
+    /// flows of the messages sent in [`since_ns`, `until_ns`) if either is given.
+    #[pyo3(signature = (since_ns=None, until_ns=None))]
+    fn topology_json(&self, since_ns: Option<u64>, until_ns: Option<u64>) -> String {
+        let mut sim = self.lock();
+        let now = sim.now();
+        let window = (since_ns.is_some() || until_ns.is_some()).then(|| (since_ns.map_or(SimTime::ZERO, at), until_ns.map_or(now, at)));
+        sim.topology(window).to_node_link_json()
+    }
+
+    /// The trace of operation `op` (rounds, queries, answers), as JSON, if it was traced.
+    fn lookup_trace_json(&self, op: u64) -> Option<String> {
+        let sim = self.lock();
+        let trace = peershare::viz::LookupTrace::from_events(sim.events().events(), op)?;
+        Some(serde_json::to_string(&trace).expect("traces serialise"))
+    }
+
+    /// The consensus timeline (terms, roles, leaders, commits), as JSON.
+    fn consensus_json(&self) -> String {
+        let sim = self.lock();
+        serde_json::to_string(&peershare::viz::ConsensusTimeline::from_events(sim.events().events())).expect("timelines serialise")
+    }
+
+    /// The standard plots of the run so far, as a JSON object of Vega-Lite
+    /// specifications by name.
+    fn plots_json(&self) -> String {
+        let sim = self.lock();
+        let plots: serde_json::Map<String, Json> =
+            peershare::viz::vega::run_plots(&sim).into_iter().map(|(n, v)| (n.to_string(), v)).collect();
+        text(&Json::Object(plots))
+    }
+
+    /// A plot over the captured messages a filter selects:
+    /// `messages-over-time` (bins of `bin_ns`, default a hundredth of the
+    /// run) or `load-per-node`; a Vega-Lite specification as JSON.
+    #[pyo3(signature = (name, filter, bin_ns=None))]
+    fn capture_plot_json(&self, name: &str, filter: &str, bin_ns: Option<u64>) -> PyResult<String> {
+        use peershare::viz::vega;
+        let filter = CaptureQuery::parse(filter).map_err(pyo3::exceptions::PyValueError::new_err)?;
+        let sim = self.lock();
+        let capture = sim.capture().ok_or_else(capture_off).map_err(sim_message)?;
+        let selection = capture.select(&filter);
+        let spec = match name {
+            "messages-over-time" => {
+                let bin = bin_ns.map_or_else(|| vega::default_bin(&sim), SimDuration::from_nanos);
+                vega::messages_over_time("messages by kind", capture, &selection, bin)
+            }
+            "load-per-node" => vega::load_per_node("messages per node", capture, &selection),
+            other => {
+                return Err(pyo3::exceptions::PyValueError::new_err(format!(
+                    "no capture plot is named {other:?}; there are \"messages-over-time\" and \"load-per-node\""
+                )));
+            }
+        };
+        Ok(text(&spec))
+    }
+}
+
+fn capture_off() -> String {
+    "capture is off: build the simulation with capture=True".to_string()
 }

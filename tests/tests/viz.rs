@@ -121,7 +121,7 @@ fn exports_load_as_graphs_with_the_right_counts() {
     let json: serde_json::Value = serde_json::from_str(&s.to_node_link_json()).unwrap();
     assert_eq!(json["directed"], true);
     let nodes = json["nodes"].as_array().unwrap();
-    let links = json["links"].as_array().unwrap();
+    let links = json["edges"].as_array().unwrap();
     assert_eq!(nodes.len(), 80);
     assert_eq!(links.len(), s.edges.len() + s.flows.len());
     let ids: std::collections::BTreeSet<u64> = nodes.iter().map(|n| n["id"].as_u64().unwrap()).collect();

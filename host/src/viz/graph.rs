@@ -26,7 +26,9 @@ impl TopologySnapshot {
 
     /// Node-link JSON, the convention of D3 and networkx
     /// (`networkx.node_link_graph`): `{"directed", "multigraph", "graph",
-    /// "nodes": [{"id", ...}], "links": [{"source", "target", "type", ...}]}`;
+    /// "nodes": [{"id", ...}], "edges": [{"source", "target", "type", ...}]}`
+    /// (the key networkx 3.6 reads by default; older networkx 3.4 and 3.5
+    /// read it with `edges="edges"`);
     /// routing links carry their `bucket`, fingers their `index`, successors
     /// their `rank`, data flows (`"type": "flow"`) their counts.
     pub fn to_node_link_json(&self) -> String {
@@ -36,7 +38,7 @@ impl TopologySnapshot {
             multigraph: bool,
             graph: GraphInfo,
             nodes: Vec<NodeOut<'a>>,
-            links: Vec<LinkOut>,
+            edges: Vec<LinkOut>,
         }
         #[derive(serde::Serialize)]
         struct GraphInfo {
@@ -115,7 +117,7 @@ impl TopologySnapshot {
                 summary: &n.summary,
             })
             .collect();
-        let doc = NodeLink { directed: true, multigraph: true, graph: GraphInfo { time_ns: self.time.as_nanos() }, nodes, links };
+        let doc = NodeLink { directed: true, multigraph: true, graph: GraphInfo { time_ns: self.time.as_nanos() }, nodes, edges: links };
         serde_json::to_string(&doc).expect("node-link documents serialise")
     }
 

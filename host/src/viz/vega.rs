@@ -5,7 +5,9 @@
 
 use crate::capture::{Capture, Fate};
 use crate::events::MessageId;
+use crate::sim::Simulation;
 use crate::time::SimDuration;
+use peershare_wire::Record;
 use serde_json::{Value, json};
 use std::collections::BTreeMap;
 
@@ -110,4 +112,42 @@ pub fn delivery_latencies(capture: &Capture, selection: &[MessageId]) -> Vec<f64
         .filter(|m| m.fate() == Fate::Delivered)
         .map(|m| m.ended().expect("delivered").since(m.sent()).as_millis_f64())
         .collect()
+}
+
+/// The standard plots of a run, by name, for those it has data for:
+/// `latency-cdf` (operation latencies by kind), `hops` (the `rounds`
+/// operations report), and with capture on `messages-over-time` (in 100
+/// bins, at least 1 ms each) and `load-per-node`. `peershare run --viz`
+/// writes them as `NAME.vl.json`.
+pub fn run_plots(sim: &Simulation) -> Vec<(&'static str, Value)> {
+    let mut plots = Vec::new();
+    let mut latencies: BTreeMap<&str, Vec<f64>> = BTreeMap::new();
+    let mut hops = Vec::new();
+    for rec in sim.operations() {
+        if let Some(outcome) = &rec.outcome {
+            latencies.entry(rec.operation.kind()).or_default().push(outcome.at.since(rec.issued_at).as_millis_f64());
+            if let Some(rounds) = Record::decode(&outcome.result).ok().and_then(|r| r.u64("rounds")) {
+                hops.push(rounds);
+            }
+        }
+    }
+    if !latencies.is_empty() {
+        let series: Vec<(&str, Vec<f64>)> = latencies.into_iter().collect();
+        plots.push(("latency-cdf", latency_cdf("operation latency", &series)));
+    }
+    if !hops.is_empty() {
+        plots.push(("hops", hop_histogram("hops per operation", &hops)));
+    }
+    if let Some(capture) = sim.capture() {
+        let all: Vec<MessageId> = (0..capture.len() as u64).collect();
+        plots.push(("messages-over-time", messages_over_time("messages by kind", capture, &all, default_bin(sim))));
+        plots.push(("load-per-node", load_per_node("messages per node", capture, &all)));
+    }
+    plots
+}
+
+/// The time bin of `messages-over-time`: a hundredth of the run so far,
+/// at least 1 ms.
+pub fn default_bin(sim: &Simulation) -> SimDuration {
+    SimDuration::from_nanos((sim.now().as_nanos() / 100).max(1_000_000))
 }
