@@ -58,6 +58,17 @@ pub enum FileError {
         /// The first missing run (variant and seed).
         first: String,
     },
+    /// An experiment was stopped before every run had ended; the finished
+    /// runs are saved and running again resumes.
+    #[error("the experiment was stopped with {done} of {total} runs done (saved in {path}); run it again to resume")]
+    Interrupted {
+        /// Runs with a result, reused or new.
+        done: usize,
+        /// Runs in the experiment.
+        total: usize,
+        /// The folder of run results.
+        path: String,
+    },
     /// The experiment cannot be carried out as asked.
     #[error("cannot carry out the experiment: {message}")]
     Unsupported {

@@ -32,11 +32,16 @@ from typing import Any, Iterable, NamedTuple, Optional, Union
 from . import _native
 from ._native import PeerShareError, PluginError, ScenarioError, SimError
 from .vega import VegaLite
+from .experiment import Experiment, Markdown, Results, run_spec
 
 __all__ = [
     "Simulation",
     "Table",
     "VegaLite",
+    "Experiment",
+    "Results",
+    "Markdown",
+    "run_spec",
     "FATES",
     "NodeStatus",
     "PeerShareError",

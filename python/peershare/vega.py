@@ -24,8 +24,9 @@ class VegaLite:
 
     def __init__(self, spec: dict[str, Any]):
         """Wraps a specification (a dict, as ``json.load`` gives it)."""
-        if not isinstance(spec, dict) or "mark" not in spec and "layer" not in spec and "concat" not in spec:
-            raise ValueError("a Vega-Lite specification is a dict with a mark (or layers)")
+        views = ("mark", "layer", "facet", "repeat", "concat", "hconcat", "vconcat")
+        if not isinstance(spec, dict) or not any(key in spec for key in views):
+            raise ValueError(f"a Vega-Lite specification is a dict with one of {', '.join(views)}")
         self.spec = spec
 
     @property
@@ -63,6 +64,6 @@ class VegaLite:
         return altair.Chart.from_dict(copy.deepcopy(self.spec))
 
     def __repr__(self) -> str:
-        mark = self.spec.get("mark")
+        mark = self.spec.get("mark", self.spec.get("spec", {}).get("mark", "composite"))
         mark = mark.get("type") if isinstance(mark, dict) else mark
         return f"<VegaLite {mark} plot {self.title!r}: {len(self.data)} rows>"

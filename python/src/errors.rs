@@ -80,7 +80,7 @@ pub fn file_error(e: FileError) -> PyErr {
         FileError::Read { path, .. } | FileError::Write { path, .. } => Place { file: Some(path), ..Place::default() },
         FileError::Syntax { path, message } => Place { file: Some(path), line: syntax_line(&message), ..Place::default() },
         FileError::Invalid { path, line, field, .. } => Place { file: Some(path), line: Some(line), field: Some(field), node: None },
-        FileError::Incomplete { path, .. } => Place { file: Some(path), ..Place::default() },
+        FileError::Incomplete { path, .. } | FileError::Interrupted { path, .. } => Place { file: Some(path), ..Place::default() },
         FileError::Unsupported { .. } => Place::default(),
     };
     raise::<ScenarioError>(message, place)

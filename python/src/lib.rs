@@ -9,6 +9,7 @@
 //! stay exact.
 
 mod errors;
+mod experiment;
 mod observe;
 mod simulation;
 mod table;
@@ -20,6 +21,9 @@ use pyo3::prelude::*;
 fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<simulation::Simulation>()?;
     m.add_class::<table::Table>()?;
+    m.add_class::<experiment::Experiment>()?;
+    m.add_class::<experiment::Results>()?;
+    m.add_function(wrap_pyfunction!(experiment::run_spec, m)?)?;
     m.add("FATES", observe::fate_names())?;
     errors::register(m)?;
     m.add_function(wrap_pyfunction!(builtin_plugins, m)?)?;

@@ -146,11 +146,16 @@ pub struct RunOptions {
     pub metrics: Vec<Arc<dyn Metric>>,
     /// Where the runs are carried out.
     pub isolation: Isolation,
+    /// Set to `true` (by another thread, or by the progress callback) to
+    /// stop: no further run starts, the runs under way finish and are
+    /// saved, and [`run`] returns [`ExperimentError::Interrupted`]; running
+    /// again resumes.
+    pub stop: Option<Arc<std::sync::atomic::AtomicBool>>,
 }
 
 impl Default for RunOptions {
     fn default() -> Self {
-        RunOptions { jobs: 1, metrics: Vec::new(), isolation: Isolation::Threads }
+        RunOptions { jobs: 1, metrics: Vec::new(), isolation: Isolation::Threads, stop: None }
     }
 }
 
@@ -264,6 +269,9 @@ pub fn run(
             let (next, pending, specs) = (&next, &pending, &specs);
             scope.spawn(move || {
                 loop {
+                    if options.stop.as_ref().is_some_and(|s| s.load(Ordering::Relaxed)) {
+                        break;
+                    }
                     let k = next.fetch_add(1, Ordering::Relaxed);
                     let Some(&i) = pending.get(k) else { break };
                     let result = match &options.isolation {
@@ -294,6 +302,10 @@ pub fn run(
     });
     if let Some(e) = write_error {
         return Err(e);
+    }
+    if results.iter().any(Option::is_none) {
+        let done = results.iter().filter(|r| r.is_some()).count();
+        return Err(ExperimentError::Interrupted { done, total: specs.len(), path: dir.display().to_string() });
     }
     Ok(Results { experiment: experiment.clone(), runs: results.into_iter().map(|r| r.expect("every run ran or was reused")).collect() })
 }
