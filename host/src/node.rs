@@ -280,6 +280,14 @@ impl NodeContext {
         }
     }
 
+    /// Moves the context out for the length of one call into code that
+    /// holds it by value (the Python API's peers), leaving an inert one in
+    /// its place; put it back with `*ctx = taken` when the call returns.
+    pub fn take(&mut self) -> NodeContext {
+        let inert = NodeContext::with_limits(self.index, rand_core::SeedableRng::from_seed([0; 32]), self.limits.clone());
+        std::mem::replace(self, inert)
+    }
+
     /// This node's index.
     pub fn index(&self) -> NodeIndex {
         self.index
@@ -775,6 +783,13 @@ pub trait Peer: Send {
     fn inspect(&self) -> Option<Vec<u8>> {
         None
     }
+    /// Asked after every handler and `inspect`: `Some` crashes the node
+    /// with this reason, as a trap crashes a WebAssembly node. Peers
+    /// written in another language report their exceptions so (the
+    /// Python API's peers); the default never fails.
+    fn failure(&mut self) -> Option<CrashReason> {
+        None
+    }
 }
 
 /// Runs a native [`Peer`].
@@ -806,7 +821,10 @@ impl<P: Peer> PeerRuntime for NativeRuntime<P> {
             Input::Timer { tag } => self.peer.on_timer(&mut self.ctx, tag),
             Input::Operation { op, operation } => self.peer.on_operation(&mut self.ctx, op, operation),
         }
-        Ok(CallCost::default())
+        match self.peer.failure() {
+            Some(reason) => Err(reason),
+            None => Ok(CallCost::default()),
+        }
     }
 
     fn exports(&self, _interface: &str) -> bool {
@@ -814,6 +832,10 @@ impl<P: Peer> PeerRuntime for NativeRuntime<P> {
     }
 
     fn inspect(&mut self) -> Option<Result<Vec<u8>, CrashReason>> {
-        self.peer.inspect().map(Ok)
+        let state = self.peer.inspect();
+        match self.peer.failure() {
+            Some(reason) => Some(Err(reason)),
+            None => state.map(Ok),
+        }
     }
 }

@@ -124,17 +124,21 @@ class Simulation:
         seed: Optional[int] = None,
         capture: bool = True,
         record_events: bool = True,
+        peers: Optional[dict[str, Any]] = None,
     ) -> "Simulation":
         """The simulation a scenario file describes, with every node
         created and the workload and faults scheduled; ``seed`` overrides
         the file's seed. ``capture`` keeps every message for
         :meth:`capture` and ``record_events`` the event log for
-        :meth:`events` (turn them off for very large runs).
+        :meth:`events` (turn them off for very large runs). ``peers`` maps
+        group names to Python peer classes (:mod:`peershare.peer`; trusted,
+        unsandboxed) that those groups run instead of a plugin; a group
+        written ``plugin = "native"`` must be among them.
 
         Raises :class:`ScenarioError` (where the file is wrong),
         :class:`PluginError` (a plugin cannot be used) or :class:`SimError`.
         """
-        return cls(_native.Simulation.from_file(os.fspath(path), seed, capture, record_events))
+        return cls(_native.Simulation.from_file(os.fspath(path), seed, capture, record_events, peers))
 
     @classmethod
     def from_toml(
@@ -146,11 +150,12 @@ class Simulation:
         origin: str = "<toml>",
         capture: bool = True,
         record_events: bool = True,
+        peers: Optional[dict[str, Any]] = None,
     ) -> "Simulation":
         """The simulation a scenario's TOML text describes (options as in
         :meth:`from_file`). Relative paths in it (plugins, latency
         matrices) start at ``base``; ``origin`` names the text in errors."""
-        return cls(_native.Simulation.from_toml(text, origin, os.fspath(base), seed, capture, record_events))
+        return cls(_native.Simulation.from_toml(text, origin, os.fspath(base), seed, capture, record_events, peers))
 
     # ---- time ----
 

@@ -11,6 +11,7 @@
 mod errors;
 mod experiment;
 mod observe;
+mod peer;
 mod simulation;
 mod table;
 
@@ -21,6 +22,7 @@ use pyo3::prelude::*;
 fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<simulation::Simulation>()?;
     m.add_class::<table::Table>()?;
+    m.add_class::<peer::Context>()?;
     m.add_class::<experiment::Experiment>()?;
     m.add_class::<experiment::Results>()?;
     m.add_function(wrap_pyfunction!(experiment::run_spec, m)?)?;

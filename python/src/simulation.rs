@@ -8,18 +8,24 @@
 
 use crate::errors::{fault_table_error, file_error, sim_error, sim_message};
 use crate::observe::{CaptureQuery, EventQuery, capture_table, events_table};
+use crate::peer::PythonPeer;
 use crate::table::Table;
 use peershare::NodeIndex;
 use peershare::events::{hex, record_json};
 use peershare::fault::{FaultRecord, FaultStatus};
+use peershare::node::Peer;
 use peershare::scenario::Scenario;
 use peershare::scenario::faults::fault_from_json;
+use peershare::sim::PeerSource;
 use peershare::sim::{NodeStatus, OperationRecord};
 use peershare::time::{SimDuration, SimTime};
 use peershare::wire::Record;
 use pyo3::prelude::*;
+use pyo3::types::PyDict;
 use serde_json::{Value as Json, json};
+use std::collections::BTreeMap;
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::sync::{Mutex, MutexGuard};
 
 /// One simulation. Build it with `from_file` or `from_toml`.
@@ -48,7 +54,7 @@ impl Simulation {
             Some(seed) => scenario.with_seed(seed),
             None => scenario,
         };
-        let builder = scenario.builder().map_err(sim_error)?;
+        let builder = scenario.builder_with_peers(&options.peers).map_err(sim_error)?;
         let sim = builder.capture(options.capture).record_events(options.record_events).build().map_err(sim_error)?;
         let mut groups: Vec<(String, usize)> = Vec::new();
         for node in 0..sim.node_count() as NodeIndex {
@@ -87,6 +93,23 @@ struct Options {
     seed: Option<u64>,
     capture: bool,
     record_events: bool,
+    /// Groups whose peers are Python objects, by group name.
+    peers: BTreeMap<String, PeerSource>,
+}
+
+/// The Python peer factories of `peers={"group": Factory}` as peer sources.
+fn python_peers(peers: Option<&Bound<'_, PyDict>>) -> PyResult<BTreeMap<String, PeerSource>> {
+    let mut out = BTreeMap::new();
+    for (name, factory) in peers.into_iter().flat_map(|d| d.iter()) {
+        let name: String =
+            name.extract().map_err(|_| pyo3::exceptions::PyTypeError::new_err("peers maps group names (str) to peer classes"))?;
+        if !factory.is_callable() {
+            return Err(pyo3::exceptions::PyTypeError::new_err(format!("peers[{name:?}] is not a class or factory")));
+        }
+        let factory: Py<PyAny> = factory.unbind();
+        out.insert(name, PeerSource::Native(Arc::new(move |_| Box::new(PythonPeer::new(&factory)) as Box<dyn Peer>)));
+    }
+    Ok(out)
 }
 
 /// JSON text for Python's `json.loads`.
@@ -162,19 +185,34 @@ impl Simulation {
     /// Builds the simulation a scenario file describes (plugins loaded,
     /// every node created, the workload and faults scheduled).
     #[staticmethod]
-    #[pyo3(signature = (path, seed=None, capture=true, record_events=true))]
-    fn from_file(path: PathBuf, seed: Option<u64>, capture: bool, record_events: bool) -> PyResult<Self> {
+    #[pyo3(signature = (path, seed=None, capture=true, record_events=true, peers=None))]
+    fn from_file(
+        path: PathBuf,
+        seed: Option<u64>,
+        capture: bool,
+        record_events: bool,
+        peers: Option<&Bound<'_, PyDict>>,
+    ) -> PyResult<Self> {
         let scenario = Scenario::load(&path).map_err(file_error)?;
-        Self::from_scenario(scenario, Options { seed, capture, record_events })
+        Self::from_scenario(scenario, Options { seed, capture, record_events, peers: python_peers(peers)? })
     }
 
     /// Builds the simulation a scenario's TOML text describes; `origin`
     /// names it in errors and `base` is where relative paths start.
     #[staticmethod]
-    #[pyo3(signature = (text, origin, base, seed=None, capture=true, record_events=true))]
-    fn from_toml(text: &str, origin: &str, base: PathBuf, seed: Option<u64>, capture: bool, record_events: bool) -> PyResult<Self> {
+    #[pyo3(signature = (text, origin, base, seed=None, capture=true, record_events=true, peers=None))]
+    #[allow(clippy::too_many_arguments)]
+    fn from_toml(
+        text: &str,
+        origin: &str,
+        base: PathBuf,
+        seed: Option<u64>,
+        capture: bool,
+        record_events: bool,
+        peers: Option<&Bound<'_, PyDict>>,
+    ) -> PyResult<Self> {
         let scenario = Scenario::parse(text, origin, &base).map_err(file_error)?;
-        Self::from_scenario(scenario, Options { seed, capture, record_events })
+        Self::from_scenario(scenario, Options { seed, capture, record_events, peers: python_peers(peers)? })
     }
 
     /// Processes at most `max_events` events up to `end_ns`, without the
@@ -331,11 +369,15 @@ impl Simulation {
     /// The network now as node-link JSON (`nodes`, `edges`), with the data
     /// flows of the messages sent in [`since_ns`, `until_ns`) if either is given.
     #[pyo3(signature = (since_ns=None, until_ns=None))]
-    fn topology_json(&self, since_ns: Option<u64>, until_ns: Option<u64>) -> String {
-        let mut sim = self.lock();
-        let now = sim.now();
-        let window = (since_ns.is_some() || until_ns.is_some()).then(|| (since_ns.map_or(SimTime::ZERO, at), until_ns.map_or(now, at)));
-        sim.topology(window).to_node_link_json()
+    fn topology_json(&self, py: Python<'_>, since_ns: Option<u64>, until_ns: Option<u64>) -> String {
+        // Without the GIL: the snapshot inspects nodes on worker threads,
+        // and Python peers take the GIL to answer.
+        py.detach(|| {
+            let mut sim = self.lock();
+            let now = sim.now();
+            let window = (since_ns.is_some() || until_ns.is_some()).then(|| (since_ns.map_or(SimTime::ZERO, at), until_ns.map_or(now, at)));
+            sim.topology(window).to_node_link_json()
+        })
     }
 
     /// The trace of operation `op` (rounds, queries, answers), as JSON, if it was traced.

@@ -52,6 +52,7 @@ fn the_python_package_and_its_notebooks_pass_their_suite() {
     run("pip install --force-reinstall --no-deps ./python", &mut pip(&["--force-reinstall", "--no-deps", "./python"]));
     run(
         "the Python suite (pytest python/tests)",
-        Command::new(&bin).args(["-m", "pytest", "-q", "-p", "no:cacheprovider", "python/tests"]).current_dir(&root),
+        // A test that hangs fails after ten minutes instead of holding up the suite.
+        Command::new(&bin).args(["-m", "pytest", "-q", "-p", "no:cacheprovider", "--timeout=600", "python/tests"]).current_dir(&root),
     );
 }

@@ -100,6 +100,10 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use toml::Spanned;
 
+/// The `plugin` of a group whose peers the program supplies
+/// ([`Scenario::builder_with_peers`]).
+pub const NATIVE: &str = "native";
+
 /// A scenario file is malformed: [`crate::error::FileError`], whose
 /// errors name the file, the line and the field.
 pub type ScenarioError = crate::error::FileError;
@@ -547,6 +551,27 @@ impl Scenario {
         Ok(())
     }
 
+    /// Group `i` of the file, running `peer`.
+    fn group_spec(&self, i: usize, g: &GroupSection, peer: PeerSource) -> Result<GroupSpec, ScenarioError> {
+        let mut spec = GroupSpec::new(g.name.get_ref().clone(), g.count, peer);
+        if let Some(config) = &g.config {
+            spec.config =
+                config_record(config.get_ref()).map_err(|m| self.invalid(config.span().start, format!("groups[{i}].config"), m))?;
+        }
+        spec.uplink = g.upload;
+        spec.downlink = g.download;
+        spec.start = SimTime::ZERO + g.start.unwrap_or_default();
+        spec.join_interval = g.join_interval.unwrap_or_default();
+        spec.cpu_ns_per_fuel = g.cpu_ns_per_fuel.as_ref().map(|c| *c.get_ref());
+        if let Some(st) = &g.storage {
+            spec.storage = StoragePolicy { sync: st.sync, sync_latency: st.sync_latency };
+        }
+        if let Some(bootstrap) = &g.bootstrap {
+            spec.bootstrap = bootstrap.get_ref().clone();
+        }
+        Ok(spec)
+    }
+
     /// The scenario's fault timeline.
     pub fn faults(&self) -> Result<Vec<crate::fault::Fault>, ScenarioError> {
         let groups: Vec<(String, usize)> = self.file.groups.iter().map(|g| (g.name.get_ref().clone(), g.count)).collect();
@@ -615,7 +640,36 @@ impl Scenario {
 
     /// Like [`Scenario::build`], but returns the builder to adjust first.
     pub fn builder(&self) -> Result<SimulationBuilder, SimError> {
+        self.builder_with_peers(&BTreeMap::new())
+    }
+
+    /// Like [`Scenario::builder`], but the groups named in `peers` run
+    /// those peers instead of the plugins the file names (native Rust
+    /// peers, or the Python API's peers). A group written
+    /// `plugin = "native"` must be among them.
+    ///
+    /// ```no_run
+    /// # use peershare::prelude::*;
+    /// # struct Quiet;
+    /// # impl Peer for Quiet {
+    /// #     fn init(&mut self, _: &mut NodeContext, _: &InitArgs) {}
+    /// #     fn on_message(&mut self, _: &mut NodeContext, _: NodeIndex, _: &[u8]) {}
+    /// # }
+    /// let scenario = Scenario::load("my-scenario.toml".as_ref())?;   // [[groups]] name = "peers", plugin = "native"
+    /// let peers = [("peers".to_string(), PeerSource::native(|_| Quiet))].into();
+    /// let sim = scenario.builder_with_peers(&peers)?.build()?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn builder_with_peers(&self, peers: &BTreeMap<String, PeerSource>) -> Result<SimulationBuilder, SimError> {
         let f = &self.file;
+        if let Some(unknown) = peers.keys().find(|name| !f.groups.iter().any(|g| g.name.get_ref() == *name)) {
+            let names: Vec<&str> = f.groups.iter().map(|g| g.name.get_ref().as_str()).collect();
+            return Err(SimError::Input(format!(
+                "peers are given for group {unknown:?}, but {} has no such group (its groups: {})",
+                self.path,
+                names.join(", ")
+            )));
+        }
         let limits = self.host_limits().map_err(|e| SimError::Setup(e.to_string()))?;
         let mut b = SimulationBuilder::new(self.seed).id_bits(f.id_bits).limits(limits).referee(f.referee);
         let mut default_link = LinkModel {
@@ -633,6 +687,23 @@ impl Scenario {
         let mut plugins: BTreeMap<String, std::sync::Arc<Plugin>> = BTreeMap::new();
         for (i, g) in f.groups.iter().enumerate() {
             let name = g.plugin.get_ref();
+            if let Some(source) = peers.get(g.name.get_ref()) {
+                b = b.group(self.group_spec(i, g, source.clone())?);
+                continue;
+            }
+            if name == NATIVE {
+                return Err(self
+                    .invalid(
+                        g.plugin.span().start,
+                        format!("groups[{i}].plugin"),
+                        format!(
+                            "\"native\" means the program supplies group {:?}'s peers (Python: peers={{{:?}: PeerClass}}; Rust: Scenario::builder_with_peers), and it gave none",
+                            g.name.get_ref(),
+                            g.name.get_ref()
+                        ),
+                    )
+                    .into());
+            }
             let plugin = match plugins.get(name) {
                 Some(p) => p.clone(),
                 None => {
@@ -654,23 +725,7 @@ impl Scenario {
                     parse_bytes(mem.get_ref()).map_err(|m| self.invalid(mem.span().start, format!("groups[{i}].memory_limit"), m))?;
             }
             let plugin = if limits == plugin.limits() { plugin } else { plugin.with_limits(limits) };
-            let mut spec = GroupSpec::new(g.name.get_ref().clone(), g.count, PeerSource::Wasm(plugin));
-            if let Some(config) = &g.config {
-                spec.config =
-                    config_record(config.get_ref()).map_err(|m| self.invalid(config.span().start, format!("groups[{i}].config"), m))?;
-            }
-            spec.uplink = g.upload;
-            spec.downlink = g.download;
-            spec.start = SimTime::ZERO + g.start.unwrap_or_default();
-            spec.join_interval = g.join_interval.unwrap_or_default();
-            spec.cpu_ns_per_fuel = g.cpu_ns_per_fuel.as_ref().map(|c| *c.get_ref());
-            if let Some(st) = &g.storage {
-                spec.storage = StoragePolicy { sync: st.sync, sync_latency: st.sync_latency };
-            }
-            if let Some(bootstrap) = &g.bootstrap {
-                spec.bootstrap = bootstrap.get_ref().clone();
-            }
-            b = b.group(spec);
+            b = b.group(self.group_spec(i, g, PeerSource::Wasm(plugin))?);
         }
         // Links: matrix by region, then explicit overrides.
         if let Some(m) = &matrix {

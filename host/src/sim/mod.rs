@@ -383,6 +383,9 @@ impl Peer for BoxedPeer {
     fn inspect(&self) -> Option<Vec<u8>> {
         self.0.inspect()
     }
+    fn failure(&mut self) -> Option<CrashReason> {
+        self.0.failure()
+    }
 }
 
 fn draw_ids(seeds: &SeedTree, total: usize, bits: u32) -> Vec<Vec<u8>> {
