@@ -32,6 +32,7 @@ from typing import Any, Iterable, NamedTuple, Optional, Union
 from . import _native
 from ._native import PeerShareError, PluginError, ScenarioError, SimError
 from .vega import VegaLite
+from .toml_text import to_toml
 from .experiment import Experiment, Markdown, Results, run_spec
 
 __all__ = [
@@ -50,6 +51,7 @@ __all__ = [
     "SimError",
     "builtin_plugins",
     "duration_ns",
+    "to_toml",
     "__version__",
 ]
 
@@ -156,6 +158,35 @@ class Simulation:
         :meth:`from_file`). Relative paths in it (plugins, latency
         matrices) start at ``base``; ``origin`` names the text in errors."""
         return cls(_native.Simulation.from_toml(text, origin, os.fspath(base), seed, capture, record_events, peers))
+
+    @classmethod
+    def from_dict(
+        cls,
+        scenario: dict[str, Any],
+        *,
+        seed: Optional[int] = None,
+        base: Union[str, os.PathLike] = ".",
+        origin: str = "<dict>",
+        capture: bool = True,
+        record_events: bool = True,
+        peers: Optional[dict[str, Any]] = None,
+    ) -> "Simulation":
+        """The simulation a scenario given as Python objects describes:
+        the same keys as a scenario file (``groups`` a list of dicts,
+        ``network``, ``workload``, ``faults``, ...), durations as text or
+        ``timedelta``; options as in :meth:`from_file`::
+
+            sim = peershare.Simulation.from_dict({
+                "duration": "10s",
+                "groups": [{"name": "peers", "count": 50, "plugin": "gossip",
+                            "bootstrap": {"strategy": "random", "count": 4}}],
+                "workload": [{"op": "request", "request": "max", "rate": 5.0}],
+            })
+
+        :func:`peershare.to_toml` shows the scenario file it makes."""
+        return cls.from_toml(
+            to_toml(scenario), seed=seed, base=base, origin=origin, capture=capture, record_events=record_events, peers=peers
+        )
 
     # ---- time ----
 

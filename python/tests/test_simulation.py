@@ -295,3 +295,45 @@ def test_a_wrong_fault_names_the_field():
         sim.change_fault(fault, crash={"recovery": "keep-state"})
     with pytest.raises(SimError, match="no fault 99"):
         sim.clear_fault(99)
+
+
+# ---- scenarios as Python objects ----
+
+FLOOD_DICT = {
+    "seed": 5,
+    "duration": datetime.timedelta(seconds=10),
+    "network": {"latency": {"model": "uniform", "min": "20ms", "max": "80ms"}, "loss": 0.01},
+    "groups": [
+        {
+            "name": "peers",
+            "count": 40,
+            "plugin": "flood",
+            "bootstrap": {"strategy": "random", "count": 3},
+            "config": {"ttl": 6, "ping_interval_ms": 2000},
+        }
+    ],
+    "workload": [{"op": "request", "request": "broadcast", "fields": {"payload": "hello"}, "every": "1s", "start": "2s"}],
+}
+
+
+def test_a_scenario_as_a_dict_runs_like_the_same_scenario_file():
+    from_dict = Simulation.from_dict(FLOOD_DICT).run(progress=False)
+    from_text = flood().run(progress=False)
+    assert from_dict.summary() == from_text.summary()
+    assert from_dict.end == 10.0
+
+
+def test_a_wrong_value_in_a_dict_names_its_field():
+    wrong = {**FLOOD_DICT, "groups": [{**FLOOD_DICT["groups"][0], "plugin": "floood"}]}
+    with pytest.raises(peershare.PeerShareError, match="floood"):
+        Simulation.from_dict(wrong)
+    with pytest.raises(ScenarioError) as caught:
+        Simulation.from_dict({**FLOOD_DICT, "duration": "soon"})
+    assert caught.value.field == "duration" and caught.value.file == "<dict>"
+    with pytest.raises(TypeError, match="groups"):
+        Simulation.from_dict({**FLOOD_DICT, "groups": [{"name": object()}]})
+
+
+def test_to_toml_writes_tables_and_lists_of_tables_in_order():
+    text = peershare.to_toml({"seed": 1, "skip": None, "groups": [{"name": "a", "config": {"k": 2}}, {"name": "b"}]})
+    assert text == 'seed = 1\n\n[[groups]]\nname = "a"\n\n[groups.config]\nk = 2\n\n[[groups]]\nname = "b"\n'
