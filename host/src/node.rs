@@ -384,6 +384,11 @@ impl NodeContext {
         self.rng.next_u64()
     }
 
+    /// A uniform random number in `0..n` (`n > 0`) from the node's stream.
+    pub fn random_below(&mut self, n: u64) -> u64 {
+        crate::rng::below(&mut self.rng, n)
+    }
+
     /// Writes a log line (cut to [`HostLimits::max_log_line_bytes`]).
     pub fn log(&mut self, level: Level, text: impl Into<String>) {
         let text = text.into();

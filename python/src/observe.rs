@@ -1,6 +1,7 @@
 //! The event log and the message capture as tables, with the filters of
 //! `peershare inspect`.
 
+use crate::simulation::at;
 use crate::table::Table;
 use arrow_array::ArrayRef;
 use arrow_array::builder::{BooleanBuilder, StringBuilder, UInt32Builder, UInt64Builder};
@@ -89,7 +90,6 @@ impl CaptureQuery {
     }
 
     fn into_filter(self) -> Result<Filter, String> {
-        let at = |ns: u64| SimTime::ZERO + peershare::time::SimDuration::from_nanos(ns);
         let mut filter = Filter {
             since: self.since_ns.map(at),
             until: self.until_ns.map(at),

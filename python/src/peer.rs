@@ -281,15 +281,7 @@ impl Context {
         if n == 0 {
             return Err(PyValueError::new_err("random_below(0) has no values"));
         }
-        self.with(|c| {
-            let zone = u64::MAX - (u64::MAX - n + 1) % n;
-            loop {
-                let x = c.random_u64();
-                if x <= zone {
-                    return x % n;
-                }
-            }
-        })
+        self.with(|c| c.random_below(n))
     }
 
     /// A log line at `level` ("debug", "info", "warn", "error").

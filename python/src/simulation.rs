@@ -40,7 +40,8 @@ pub struct Simulation {
     groups: Vec<(String, usize)>,
 }
 
-fn at(nanos: u64) -> SimTime {
+/// Virtual time `nanos` after the start.
+pub(crate) fn at(nanos: u64) -> SimTime {
     SimTime::ZERO + SimDuration::from_nanos(nanos)
 }
 
