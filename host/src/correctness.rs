@@ -95,6 +95,66 @@ pub struct Correctness {
     pub gets_after_put: u64,
     /// Of those, the ones that returned the value put.
     pub gets_after_put_correct: u64,
+    /// The first wrong answer, in issue order: what a student looks at
+    /// first.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub first_mistake: Option<Mistake>,
+}
+
+/// One wrong answer: the operation, what global knowledge says it should
+/// have returned and what it returned.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Mistake {
+    /// The operation.
+    pub op: crate::node::OpId,
+    /// The node that performed it.
+    pub node: NodeIndex,
+    /// Its kind (`lookup`, `get`).
+    pub kind: String,
+    /// The key, in hex.
+    pub key: String,
+    /// When it completed.
+    pub at: SimTime,
+    /// What it should have returned, in words.
+    pub expected: String,
+    /// What it returned, in words.
+    pub got: String,
+}
+
+impl std::fmt::Display for Mistake {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let key = if self.key.len() > 16 { format!("{}…", &self.key[..16]) } else { self.key.clone() };
+        write!(
+            f,
+            "{} {key} by node {} (operation {}, answered at {}): expected {}; got {}",
+            self.kind, self.node, self.op, self.at, self.expected, self.got
+        )
+    }
+}
+
+/// Nodes as text: `[3, 17, 40]`, the first eight of a long list.
+fn node_list(nodes: &[NodeIndex]) -> String {
+    let shown: Vec<String> = nodes.iter().take(8).map(|n| n.to_string()).collect();
+    let more = if nodes.len() > 8 { format!(", … ({} in all)", nodes.len()) } else { String::new() };
+    format!("[{}{more}]", shown.join(", "))
+}
+
+/// What differs between the nodes a lookup should have returned and
+/// those it returned, in words.
+fn difference(expected: &[NodeIndex], found: &[NodeIndex]) -> String {
+    let missing: Vec<NodeIndex> = expected.iter().copied().filter(|n| !found.contains(n)).collect();
+    let extra: Vec<NodeIndex> = found.iter().copied().filter(|n| !expected.contains(n)).collect();
+    let mut parts = vec![format!("{} nodes {}", found.len(), node_list(found))];
+    if !missing.is_empty() {
+        parts.push(format!("missing {}", node_list(&missing)));
+    }
+    if !extra.is_empty() {
+        parts.push(format!("not among the closest {}", node_list(&extra)));
+    }
+    if missing.is_empty() && extra.is_empty() && expected.len() == found.len() {
+        parts.push("the right nodes in the wrong order (closest first)".into());
+    }
+    parts.join(", ")
 }
 
 impl Correctness {
@@ -142,11 +202,26 @@ pub fn check(sim: &Simulation) -> Option<Correctness> {
                 let Ok(result) = Record::decode(&outcome.result) else { continue };
                 let found = result.nodes("nodes").unwrap_or_default();
                 c.lookups_checked += 1;
-                let correct = if result.str("metric") == Some("ring") {
+                let first = c.first_mistake.is_none();
+                let mistake = |expected: String, got: String| Mistake {
+                    op: rec.op,
+                    node: rec.node,
+                    kind: "lookup".into(),
+                    key: crate::events::hex(key),
+                    at: outcome.at,
+                    expected,
+                    got,
+                };
+                let (correct, wrong) = if result.str("metric") == Some("ring") {
                     // The asker may well be the key's successor.
                     c.ring_lookups += 1;
                     let eligible = |n: NodeIndex| live.up_at(n, outcome.at);
-                    found.first().copied().is_some() && found.first().copied() == ring_successor(&ids, key, bits, eligible)
+                    let truth = ring_successor(&ids, key, bits, eligible);
+                    let correct = found.first().copied().is_some() && found.first().copied() == truth;
+                    let describe = |n: Option<NodeIndex>| n.map_or("no node".to_string(), |n| format!("node {n}"));
+                    let wrong = (!correct && first)
+                        .then(|| mistake(format!("the key's successor, {}", describe(truth)), describe(found.first().copied())));
+                    (correct, wrong)
                 } else {
                     // Kademlia answers with other nodes: the asker counts
                     // only if the answer names it.
@@ -154,16 +229,41 @@ pub fn check(sim: &Simulation) -> Option<Correctness> {
                     let eligible = |n: NodeIndex| live.up_at(n, outcome.at) && (with_asker || n != rec.node);
                     c.xor_lookups += 1;
                     let k = result.u64("k").map_or(DEFAULT_K, |k| k as usize);
-                    found == xor_closest(&ids, key, k, eligible).as_slice()
+                    let truth = xor_closest(&ids, key, k, eligible);
+                    let correct = found == truth.as_slice();
+                    let wrong = (!correct && first).then(|| {
+                        mistake(format!("the {} closest live nodes {}", truth.len(), node_list(&truth)), difference(&truth, found))
+                    });
+                    (correct, wrong)
                 };
                 c.lookups_correct += u64::from(correct);
+                if wrong.is_some() {
+                    c.first_mistake = wrong;
+                }
             }
             Operation::Get { key } => {
                 let Some(&(_, value)) = puts.get(key.as_slice()) else { continue };
                 any = true;
                 c.gets_after_put += 1;
                 let got = Record::decode(&outcome.result).ok().and_then(|r| r.bytes("value").map(<[u8]>::to_vec));
-                c.gets_after_put_correct += u64::from(outcome.ok && got.as_deref() == Some(value));
+                let correct = outcome.ok && got.as_deref() == Some(value);
+                c.gets_after_put_correct += u64::from(correct);
+                if !correct && c.first_mistake.is_none() {
+                    let got = match (&got, outcome.ok) {
+                        (_, false) => "a failure".to_string(),
+                        (Some(v), true) => format!("the value {}", crate::events::hex(v)),
+                        (None, true) => "no value".to_string(),
+                    };
+                    c.first_mistake = Some(Mistake {
+                        op: rec.op,
+                        node: rec.node,
+                        kind: "get".into(),
+                        key: crate::events::hex(key),
+                        at: outcome.at,
+                        expected: format!("the value put last, {}", crate::events::hex(value)),
+                        got,
+                    });
+                }
             }
             _ => {}
         }

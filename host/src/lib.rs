@@ -31,6 +31,7 @@ pub mod events;
 pub mod experiment;
 pub mod fault;
 pub mod fileshare;
+pub mod grading;
 mod intern;
 pub mod kv;
 pub mod limits;

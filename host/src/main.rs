@@ -64,6 +64,36 @@ enum Command {
         /// consensus timeline (consensus.json), and Vega-Lite plots (*.vl.json).
         #[arg(long)]
         viz: bool,
+        /// Edit the scenario before running: PATH=VALUE with a path as in
+        /// experiment files and a TOML value (`--set 'groups.dht.config.k=8'`,
+        /// `--set 'network.latency={ model = "constant", value = "5ms" }'`).
+        #[arg(long = "set", value_name = "PATH=VALUE")]
+        sets: Vec<String>,
+        /// Run every group with this plugin (a built-in name or a .wasm
+        /// file), or only GROUP with GROUP=PLUGIN; may be repeated.
+        #[arg(long = "plugin", value_name = "[GROUP=]PLUGIN")]
+        plugins: Vec<String>,
+    },
+    /// Grade a submitted peer (.wasm) with an assignment's suite: every
+    /// test on every seed, scores, and for each failure what was expected,
+    /// what happened and the command that replays it.
+    Grade {
+        /// The submission (.wasm).
+        submission: PathBuf,
+        /// The assignment's suite (TOML; see examples/assignments/).
+        #[arg(long)]
+        suite: PathBuf,
+        /// What to print: text (for people), json (the whole grade),
+        /// gradescope or prairielearn (their results.json).
+        #[arg(long, default_value = "text", value_parser = ["text", "json", "gradescope", "prairielearn"])]
+        format: String,
+        /// Also write results.json (in --format, json for text),
+        /// grade.json and report.txt here.
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// Runs at the same time (default: the number of cores).
+        #[arg(long)]
+        jobs: Option<usize>,
     },
     /// Run an experiment file: every variant on every seed, then the
     /// statistics, a report and plots (see examples/experiments/). Runs
@@ -172,6 +202,68 @@ fn run_options(jobs: Option<usize>, isolate: bool) -> Result<peershare::experime
     Ok(RunOptions { jobs: jobs.unwrap_or_else(default_jobs), isolation, ..RunOptions::default() })
 }
 
+/// The scenario at `path` with the `--set` and `--plugin` edits of `peershare run`.
+fn edited_scenario(path: &Path, sets: &[String], plugins: &[String]) -> Result<Scenario, SimError> {
+    use peershare::experiment::file::{Override, toml_literal, variant_scenario};
+    let text = std::fs::read_to_string(path).map_err(|source| FileError::Read { path: path.display().to_string(), source })?;
+    let mut edits = Vec::new();
+    for p in plugins {
+        let (group, plugin) = match p.split_once('=') {
+            Some((g, plugin)) if !g.contains('/') => (g, plugin),
+            _ => ("*", p.as_str()),
+        };
+        let value = if plugin.ends_with(".wasm") || plugin.contains('/') {
+            let file = Path::new(plugin);
+            if !file.is_file() {
+                return Err(SimError::Setup(format!("--plugin {p}: no such file: {plugin}")));
+            }
+            std::path::absolute(file).unwrap_or_else(|_| file.to_path_buf()).display().to_string()
+        } else {
+            plugin.to_string()
+        };
+        edits.push(Override { path: format!("groups.{group}.plugin"), value: toml_literal(&toml::Value::String(value)) });
+    }
+    for s in sets {
+        let Some((at, value)) = s.split_once('=') else {
+            return Err(SimError::Setup(format!("--set {s}: expected PATH=VALUE, like groups.dht.config.k=8")));
+        };
+        edits.push(Override { path: at.trim().to_string(), value: value.trim().to_string() });
+    }
+    variant_scenario(path, &text, &edits).map_err(|e| SimError::Setup(format!("{}: {e}", path.display())))
+}
+
+/// `peershare grade`.
+fn grade(submission: &Path, suite: &Path, format: &str, out: Option<&Path>, jobs: Option<usize>) -> Result<(), SimError> {
+    use peershare::grading::report::Format;
+    let suite = peershare::grading::Suite::load(suite)?;
+    let grader = peershare::grading::Grader::new(suite, jobs.unwrap_or_else(default_jobs));
+    let grade = grader.grade(submission);
+    let format = Format::from_name(format).expect("clap checks the format's name");
+    print!("{}", format.render(&grade));
+    if let Some(dir) = out {
+        std::fs::create_dir_all(dir).map_err(|source| FileError::Write { path: dir.display().to_string(), source })?;
+        let results = if format == Format::Text { Format::Json } else { format };
+        for (name, text) in [
+            ("results.json", results.render(&grade)),
+            ("grade.json", Format::Json.render(&grade)),
+            ("report.txt", Format::Text.render(&grade)),
+        ] {
+            let file = dir.join(name);
+            std::fs::write(&file, text).map_err(|source| FileError::Write { path: file.display().to_string(), source })?;
+        }
+    }
+    if !grade.errors.is_empty() {
+        for e in &grade.errors {
+            eprintln!("grading problem (not the submission's doing): {e}");
+        }
+        return Err(SimError::Setup(format!(
+            "{} runs could not be judged; the results are written, but the suite needs a look",
+            grade.errors.len()
+        )));
+    }
+    Ok(())
+}
+
 fn run(cli: Cli) -> Result<(), SimError> {
     match cli.command {
         Command::Experiment { experiment, out, jobs, quiet, isolate } => {
@@ -234,10 +326,15 @@ fn run(cli: Cli) -> Result<(), SimError> {
             println!("  cargo test --target x86_64-unknown-linux-gnu   # its unit tests, natively");
             Ok(())
         }
-        Command::Run { scenario, seed, out, quiet, no_capture, viz, events } => {
+        Command::Grade { submission, suite, format, out, jobs } => grade(&submission, &suite, &format, out.as_deref(), jobs),
+        Command::Run { scenario, seed, out, quiet, no_capture, viz, events, sets, plugins } => {
             let events = peershare::events::EventFilter::from_name(&events).expect("clap checks the filter's name");
             let path = scenario.clone();
-            let scenario = Scenario::load(&scenario)?;
+            let scenario = if sets.is_empty() && plugins.is_empty() {
+                Scenario::load(&scenario)?
+            } else {
+                edited_scenario(&scenario, &sets, &plugins)?
+            };
             let scenario = match seed {
                 Some(s) => scenario.with_seed(s),
                 None => scenario,

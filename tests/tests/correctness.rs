@@ -122,7 +122,15 @@ fn ring_answers_and_gets_after_puts_are_counted_right_and_wrong() {
     b = b.operation(SimTime::from_secs(1), 21, Operation::Get { key: keys[0].clone() });
     let mut sim = b.build().unwrap();
     sim.run_for(SimDuration::from_secs(5)).unwrap();
-    let c = sim.summary().correctness.unwrap();
+    let mut c = sim.summary().correctness.unwrap();
+    // The first wrong answer is the third lookup (issued at 1.002 s):
+    // named with what the true successor was and what came back instead.
+    let mistake = c.first_mistake.take().expect("wrong answers were given");
+    assert_eq!((mistake.kind.as_str(), mistake.node), ("lookup", 5));
+    let third = sim.operations().iter().find(|r| r.issued_at == SimTime::from_secs(1) + SimDuration::from_millis(2)).unwrap();
+    assert_eq!(mistake.op, third.op);
+    assert!(mistake.expected.starts_with("the key's successor, node "), "{mistake}");
+    assert!(mistake.got.starts_with("node ") && mistake.got != mistake.expected["the key's successor, ".len()..], "{mistake}");
     assert_eq!(
         c,
         Correctness {
@@ -131,7 +139,8 @@ fn ring_answers_and_gets_after_puts_are_counted_right_and_wrong() {
             xor_lookups: 0,
             ring_lookups: 30,
             gets_after_put: 4,
-            gets_after_put_correct: 3
+            gets_after_put_correct: 3,
+            first_mistake: None,
         }
     );
 }

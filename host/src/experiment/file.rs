@@ -586,6 +586,12 @@ enum Segment {
     All,
 }
 
+/// Whether `path` is a well-formed path of the syntax above (it may still
+/// not fit a given scenario: [`variant_scenario`] says).
+pub fn check_path(path: &str) -> Result<(), String> {
+    parse_path(path).map(drop)
+}
+
 fn parse_path(path: &str) -> Result<Vec<Segment>, String> {
     let mut out = Vec::new();
     for part in path.split('.') {

@@ -927,7 +927,7 @@ fn parse_hex(h: &str) -> Result<Vec<u8>, String> {
 }
 
 /// Reads sizes like "64MiB", "512KiB", "1GiB", "5MB" or a plain number of bytes.
-fn parse_bytes(s: &str) -> Result<usize, String> {
+pub(crate) fn parse_bytes(s: &str) -> Result<usize, String> {
     let t = s.trim();
     let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
     let (num, unit) = t.split_at(split);

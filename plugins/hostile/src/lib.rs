@@ -10,6 +10,8 @@
 //! - `bad-send`: sends to a node that does not exist and sends malformed bytes.
 //! - `flood`: sends a million messages in one event.
 //! - `print`: prints to stdout and stderr.
+//! - `fake-score`: prints a perfect grader's `results.json` to stdout, as
+//!   a submission trying to fool an autograder would.
 //! - `zero-timer`, `ns-timer`: re-arms a timer of 0 ns (1 ns) every time it
 //!   fires, so virtual time never (barely) advances.
 //! - `sleep`: `std::thread::sleep` for an hour of real time.
@@ -318,6 +320,10 @@ impl Guest for Hostile {
                 for _ in 0..1_000_000 {
                     host::send(successor, &bytes);
                 }
+            }
+            "fake-score" => {
+                println!(r#"{{"score": 1000, "max_score": 100, "gradable": true, "tests": []}}"#);
+                eprintln!("score: 100/100");
             }
             "print" => {
                 println!("hello from node {index}");

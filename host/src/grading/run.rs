@@ -1,0 +1,175 @@
+//! One contained run of a test on one seed: the submission (or the
+//! reference) in the test's scenario, under the suite's limits.
+
+use super::check::{NodeCrash, Observed};
+use super::suite::{Suite, TestCase};
+use crate::Simulation;
+use crate::events::Event;
+use crate::experiment::file::variant_scenario;
+use std::time::Instant;
+
+/// How a run ended.
+#[derive(Clone, Debug, PartialEq)]
+pub enum RunEnd {
+    /// It reached the scenario's end: what the checks need of it.
+    Finished(Box<Observed>),
+    /// The grader stopped it (wall-clock time, too many events): the
+    /// submission's doing, a failed seed.
+    Stopped(String),
+    /// The framework failed (the scenario, a simulator error, a panic):
+    /// not the submission's doing.
+    Failed(String),
+}
+
+/// Events shown around a failure.
+const EXCERPT: usize = 8;
+/// Characters kept of one excerpt line.
+const EXCERPT_LINE: usize = 400;
+/// Events run between two looks at the wall clock and the event count.
+const CHUNK: usize = 5_000;
+
+/// Runs `test` on `seed` with `plugin` (a built-in name or an absolute
+/// path) in the submission's groups, or with the reference if `None`.
+/// Never panics; a panic inside the simulator is [`RunEnd::Failed`].
+pub fn run(suite: &Suite, test: &TestCase, seed: u64, plugin: Option<&str>) -> RunEnd {
+    let started = Instant::now();
+    let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| simulate(suite, test, seed, plugin, started)));
+    outcome.unwrap_or_else(|panic| {
+        let text = panic
+            .downcast_ref::<String>()
+            .cloned()
+            .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()))
+            .unwrap_or_else(|| "unknown panic".into());
+        RunEnd::Failed(format!("the simulator panicked: {text}"))
+    })
+}
+
+fn simulate(suite: &Suite, test: &TestCase, seed: u64, plugin: Option<&str>, started: Instant) -> RunEnd {
+    let edits = if plugin.is_some() { suite.edits_for(test, plugin) } else { suite.reference_edits(test) };
+    let scenario = match variant_scenario(&test.scenario, &test.scenario_text, &edits) {
+        Ok(s) => s.with_seed(seed),
+        Err(e) => return RunEnd::Failed(e.to_string()),
+    };
+    let built = scenario.builder().and_then(|b| b.capture(true).build());
+    let mut sim = match built {
+        Ok(sim) => sim,
+        Err(e) => return RunEnd::Failed(one_line(&e.to_string())),
+    };
+    let end = scenario.end();
+    let limits = &suite.containment;
+    loop {
+        match sim.run_until_at_most(end, CHUNK) {
+            Ok(true) => break,
+            Ok(false) => {}
+            Err(e) => return RunEnd::Failed(one_line(&e.to_string())),
+        }
+        // The wall clock decides only whether a run is abandoned, never
+        // what it computes.
+        if started.elapsed() > limits.run_timeout {
+            return RunEnd::Stopped(format!(
+                "stopped after {} s of wall-clock time, at {} of {} of simulated time: the run is far slower than the assignment needs (handlers that compute too much, or too many messages)",
+                limits.run_timeout.as_secs(),
+                sim.now(),
+                end
+            ));
+        }
+        if sim.events().total() > limits.max_events {
+            return RunEnd::Stopped(format!(
+                "stopped after {} events, at {} of {} of simulated time: far more than the assignment needs (a flood of messages or timers)",
+                limits.max_events,
+                sim.now(),
+                end
+            ));
+        }
+    }
+    RunEnd::Finished(Box::new(observe(&sim, &suite.groups)))
+}
+
+/// What the checks need of a finished run; `groups` are the submission's
+/// (`*`: all), whose nodes' crashes count.
+fn observe(sim: &Simulation, groups: &[String]) -> Observed {
+    let summary = sim.summary();
+    let in_submission = |node: u32| groups.iter().any(|g| g == "*" || sim.node_group(node) == Some(g.as_str()));
+    let mut crashes = Vec::new();
+    let mut first_crash_at = None;
+    for (i, e) in sim.events().events().iter().enumerate() {
+        if let Event::Crashed { node, reason, .. } = &e.event
+            && in_submission(*node)
+        {
+            first_crash_at.get_or_insert(i);
+            crashes.push(NodeCrash { node: *node, at: e.time, reason: one_line(&reason.to_string()) });
+        }
+    }
+    // A log that keeps no events still has the summary's crashes.
+    if crashes.is_empty() {
+        for (node, reason) in &summary.crashed {
+            if in_submission(*node) {
+                crashes.push(NodeCrash { node: *node, at: crate::time::SimTime::ZERO, reason: one_line(reason) });
+            }
+        }
+    }
+    let crash_excerpt = match (first_crash_at, crashes.first()) {
+        (Some(i), Some(c)) => excerpt_before(sim, i, c.node),
+        _ => Vec::new(),
+    };
+    let mistake = summary.correctness.as_ref().and_then(|c| c.first_mistake.clone());
+    let mistake_excerpt = mistake.as_ref().map(|m| excerpt_of_operation(sim, m.op)).unwrap_or_default();
+    Observed {
+        metrics: crate::experiment::metrics::standard(sim),
+        crashes,
+        crash_excerpt,
+        violations: summary.safety_violations.iter().map(|v| v.to_string()).collect(),
+        linearizability: summary.linearizability.as_ref().map(|l| (l.not_linearizable, l.violations.first().map(|v| v.to_string()))),
+        mistake,
+        mistake_excerpt,
+    }
+}
+
+fn line(e: &crate::events::LoggedEvent) -> String {
+    let mut text = e.to_json().to_string();
+    if text.len() > EXCERPT_LINE {
+        let mut cut = EXCERPT_LINE;
+        while !text.is_char_boundary(cut) {
+            cut -= 1;
+        }
+        text.truncate(cut);
+        text.push('…');
+    }
+    text
+}
+
+/// The last events that concern `node` up to and including event `i`.
+fn excerpt_before(sim: &Simulation, i: usize, node: u32) -> Vec<String> {
+    let events = sim.events().events();
+    let concerns = |e: &crate::events::LoggedEvent| {
+        let json = e.to_json();
+        ["node", "from", "to"].iter().any(|k| json.get(*k).and_then(|v| v.as_u64()) == Some(u64::from(node)))
+    };
+    let mut out: Vec<String> = events[..=i].iter().rev().filter(|e| concerns(e)).take(EXCERPT).map(line).collect();
+    out.reverse();
+    out
+}
+
+/// The events of one operation: its start, its first and last trace steps
+/// and its completion.
+fn excerpt_of_operation(sim: &Simulation, op: crate::node::OpId) -> Vec<String> {
+    let of_op: Vec<&crate::events::LoggedEvent> = sim
+        .events()
+        .events()
+        .iter()
+        .filter(|e| matches!(&e.event, Event::OperationStarted { op: o, .. } | Event::OperationCompleted { op: o, .. } | Event::Trace { op: o, .. } if *o == op))
+        .collect();
+    if of_op.len() <= EXCERPT {
+        return of_op.into_iter().map(line).collect();
+    }
+    let half = EXCERPT / 2;
+    let mut out: Vec<String> = of_op[..half].iter().map(|e| line(e)).collect();
+    out.push(format!("… {} more events of operation {op} …", of_op.len() - EXCERPT));
+    out.extend(of_op[of_op.len() - half..].iter().map(|e| line(e)));
+    out
+}
+
+/// A multi-line explanation (wasmtime's, say) as one line.
+fn one_line(text: &str) -> String {
+    text.lines().map(str::trim).filter(|l| !l.is_empty()).collect::<Vec<_>>().join(" ")
+}

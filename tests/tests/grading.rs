@@ -1,0 +1,206 @@
+//! The autograder: the example Kademlia assignment grades the reference,
+//! a buggy peer and broken files as an instructor expects, and no hostile
+//! submission hangs it, crashes it or changes its verdict.
+
+use peershare::builtin::wasm_dir;
+use peershare::grading::report::{self, Format};
+use peershare::grading::{Grade, Grader, Suite, TestStatus};
+use peershare_e2e::repo_root;
+use std::path::{Path, PathBuf};
+
+fn kademlia_suite() -> Suite {
+    Suite::load(&repo_root().join("examples/assignments/kademlia-lookups/suite.toml")).unwrap()
+}
+
+fn wasm(name: &str) -> PathBuf {
+    wasm_dir().join(name)
+}
+
+fn test<'a>(grade: &'a Grade, name: &str) -> &'a peershare::grading::TestGrade {
+    grade.tests.iter().find(|t| t.name.starts_with(name)).unwrap_or_else(|| panic!("no test {name}"))
+}
+
+#[test]
+fn the_reference_scores_full_marks_and_the_buggy_peer_loses_the_lookup_tests() {
+    let grader = Grader::new(kademlia_suite(), 2);
+    let reference = grader.grade(&wasm("peershare_kademlia.wasm"));
+    assert_eq!((reference.score, reference.max_score), (100.0, 100.0), "{}", report::text(&reference));
+    assert!(reference.tests.iter().all(|t| t.status == TestStatus::Passed));
+    assert!(reference.errors.is_empty() && reference.rejected.is_none());
+
+    let sloppy = grader.grade(&wasm("peershare_kademlia_sloppy.wasm"));
+    assert_eq!(sloppy.score, 30.0, "{}", report::text(&sloppy));
+    for (name, status) in [
+        ("Lookups return the exact", TestStatus::Failed),
+        ("Values put", TestStatus::Passed),
+        ("Lookups are about as cheap", TestStatus::Passed),
+        ("Lookups survive", TestStatus::Failed),
+        ("Hidden", TestStatus::Failed),
+    ] {
+        assert_eq!(test(&sloppy, name).status, status, "{name}");
+    }
+    // The feedback names the check, the value, the first wrong answer
+    // with the nodes it missed, the operation's events and the replay.
+    let exact = test(&sloppy, "Lookups return the exact");
+    let seed = &exact.seeds[0];
+    let failed = seed.checks.iter().find(|c| !c.passed).unwrap();
+    assert_eq!(failed.expected, "lookup.exact_rate at least 1");
+    let detail = failed.detail.as_deref().unwrap();
+    assert!(detail.starts_with("first wrong answer: lookup 0x") && detail.contains("missing ["), "{detail}");
+    assert!(failed.excerpt.first().unwrap().contains("operation-started"), "{:?}", failed.excerpt);
+    assert!(failed.excerpt.last().unwrap().contains("operation-completed"), "{:?}", failed.excerpt);
+    assert_eq!(
+        seed.replay,
+        "peershare run scenarios/lookups.toml --seed 1 --set groups.dht.fuel_per_event=200000000 --set 'groups.dht.memory_limit=\"32MiB\"' --plugin dht=peershare_kademlia_sloppy.wasm"
+    );
+    let feedback = report::test_feedback(exact);
+    assert!(feedback.contains("0 of 2 seeds passed") && feedback.contains("replay: peershare run"), "{feedback}");
+}
+
+#[test]
+fn relative_checks_compare_with_the_reference_on_the_same_seed() {
+    let grader = Grader::new(kademlia_suite(), 2);
+    let grade = grader.grade(&wasm("peershare_kademlia.wasm"));
+    let cheap = test(&grade, "Lookups are about as cheap");
+    for s in &cheap.seeds {
+        let c = &s.checks[0];
+        // The reference against itself: exactly 1 times its own value.
+        assert!(c.got.ends_with("(1 times the reference's)"), "{c:?}");
+        assert!(c.expected.contains("at most 1.5 times the reference's"), "{c:?}");
+    }
+}
+
+/// Writes `bytes` to a file named `name` in a fresh folder.
+fn file_with(dir: &Path, name: &str, bytes: &[u8]) -> PathBuf {
+    std::fs::create_dir_all(dir).unwrap();
+    let path = dir.join(name);
+    std::fs::write(&path, bytes).unwrap();
+    path
+}
+
+#[test]
+fn files_that_are_not_peers_score_zero_with_a_reason_and_valid_results() {
+    let dir = std::env::temp_dir().join(format!("peershare-grading-bad-{}", std::process::id()));
+    let mut suite = kademlia_suite();
+    suite.containment.max_submission_bytes = 1 << 20;
+    let grader = Grader::new(suite, 1);
+    let core = wat::parse_str("(module)").unwrap();
+    let cases: Vec<(PathBuf, &str)> = vec![
+        (file_with(&dir, "empty.wasm", b""), "empty"),
+        (file_with(&dir, "text.wasm", b"fn main() {}"), "not WebAssembly"),
+        (file_with(&dir, "core.wasm", &core), "core WebAssembly module, not a component"),
+        (file_with(&dir, "huge.wasm", &vec![0u8; 2 << 20]), "accepts at most 1048576"),
+        (
+            file_with(&dir, "cut.wasm", &std::fs::read(wasm("peershare_kademlia.wasm")).unwrap()[..5000]),
+            "not a valid WebAssembly component",
+        ),
+        (wasm("peershare_misfit.wasm"), "peershare_misfit.wasm"),
+        (wasm("peershare_mismatch.wasm"), "peershare_mismatch.wasm"),
+        (dir.join("missing.wasm"), "cannot read the submission"),
+        (dir.clone(), "is a folder"),
+    ];
+    for (path, reason) in cases {
+        let grade = grader.grade(&path);
+        let why = grade.rejected.as_deref().unwrap_or_else(|| panic!("{} was not rejected", path.display()));
+        assert!(why.contains(reason), "{}: {why}", path.display());
+        assert_eq!((grade.score, grade.max_score, grade.tests.len()), (0.0, 100.0, 5));
+        let gradescope: serde_json::Value = serde_json::from_str(&Format::Gradescope.render(&grade)).unwrap();
+        assert_eq!(gradescope["score"], 0.0);
+        assert_eq!(gradescope["tests"].as_array().unwrap().len(), 5);
+        assert!(gradescope["output"].as_str().unwrap().contains(reason));
+        let prairielearn: serde_json::Value = serde_json::from_str(&Format::PrairieLearn.render(&grade)).unwrap();
+        assert_eq!((prairielearn["gradable"].as_bool(), prairielearn["score"].as_f64()), (Some(false), Some(0.0)));
+    }
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+#[test]
+fn every_hostile_behaviour_is_contained_and_loses_only_its_own_test() {
+    let suite = Suite::load(&repo_root().join("tests/fixtures/grading/containment.toml")).unwrap();
+    let grade = Grader::new(suite, 2).grade(&wasm("peershare_hostile.wasm"));
+    assert!(grade.errors.is_empty(), "{:?}", grade.errors);
+    let reason = |name: &str| {
+        let seed = &test(&grade, name).seeds[0];
+        assert!(!seed.passed, "{name} passed");
+        seed.stopped
+            .clone()
+            .unwrap_or_else(|| seed.checks.iter().filter(|c| !c.passed).filter_map(|c| c.detail.clone()).next().unwrap_or_default())
+    };
+    for (name, why) in [
+        ("loop", "out of fuel"),
+        ("alloc", "exceeded its memory limit"),
+        ("recurse", "overflowed its stack"),
+        ("panic", "gave up on purpose"),
+        ("sleep", "tried to block"),
+        ("exit", "exited with status 1"),
+        ("timer-flood", "out of fuel"),
+        ("zero-timer", "stopped after 200000 events"),
+        ("ns-timer", "stopped after 200000 events"),
+    ] {
+        assert!(reason(name).contains(why), "{name}: {}", reason(name));
+        assert_eq!(test(&grade, name).score, 0.0, "{name}");
+    }
+    // Refused calls are contained without a crash; the honest peer and
+    // the peers whose misbehaviour the host absorbs keep their points.
+    for name in ["honest", "flood", "sleepy-inspect", "fill-storage"] {
+        assert_eq!(test(&grade, name).status, TestStatus::Passed, "{name}: {:?}", test(&grade, name).seeds[0]);
+    }
+    // Printing a perfect score changes nothing: the output stays in the
+    // event log and the test fails like any peer that sends nothing.
+    let fake = test(&grade, "fake-score");
+    assert_eq!(fake.score, 0.0);
+    let gradescope = Format::Gradescope.render(&grade);
+    assert!(!gradescope.contains("100/100") && !gradescope.contains("\\\"score\\\": 1000"), "the submission's text reached the results");
+    let parsed: serde_json::Value = serde_json::from_str(&gradescope).unwrap();
+    assert_eq!(parsed["score"].as_f64(), Some(grade.score));
+}
+
+#[test]
+fn suite_mistakes_are_the_instructors_errors_with_line_and_field() {
+    let base = repo_root().join("examples/assignments/kademlia-lookups");
+    let parse = |text: &str| Suite::parse(text, "suite.toml", &base, "suite").unwrap_err().to_string();
+    let test = |extra: &str| format!("[[tests]]\nname = \"t\"\nscenario = \"scenarios/lookups.toml\"\nseeds = 1\npoints = 1\n{extra}\n");
+    let e = parse(&test("checks = [{ metric = \"lookup.exact_rate\" }]"));
+    assert!(e.contains("line 6, field `tests[0].checks[0]`") && e.contains("needs `at_least`, `at_most` or both"), "{e}");
+    let e = parse(&test("checks = [{ no_crashes = true, safety = true }]"));
+    assert!(e.contains("exactly one of"), "{e}");
+    let e = parse(&test("checks = [{ metric = \"x\", at_least = 1, relative_to = \"best\" }]"));
+    assert!(e.contains("the only thing to compare with is \"reference\""), "{e}");
+    let e = parse(&test("checks = []"));
+    assert!(e.contains("field `tests[0].checks`: a test needs at least one check"), "{e}");
+    let e = parse(&test("set = { \"groups.nobody.count\" = 3 }\nchecks = [{ no_crashes = true }]"));
+    assert!(e.contains("field `tests[0]`") && e.contains("nobody"), "{e}");
+    let e = parse(&format!("reference = \"kademlya\"\n{}", test("checks = [{ no_crashes = true }]")));
+    assert!(e.contains("line 1, field `reference`: no built-in plugin \"kademlya\""), "{e}");
+    let e = parse(&test("checks = [{ no_crashes = true }]\nvisibility = \"secret\""));
+    assert!(e.contains("secret"), "{e}");
+    let e = parse("name = \"empty\"\n");
+    assert!(e.contains("at least one [[tests]]"), "{e}");
+}
+
+#[test]
+fn gradescope_and_prairielearn_results_follow_their_schemas() {
+    let grade = Grader::new(kademlia_suite(), 2).grade(&wasm("peershare_kademlia_sloppy.wasm"));
+    let gs: serde_json::Value = serde_json::from_str(&Format::Gradescope.render(&grade)).unwrap();
+    assert_eq!((gs["score"].as_f64(), gs["max_score"].as_f64()), (Some(30.0), Some(100.0)));
+    let tests = gs["tests"].as_array().unwrap();
+    assert_eq!(tests.len(), 5);
+    for t in tests {
+        for key in ["name", "score", "max_score", "status", "output", "visibility"] {
+            assert!(t.get(key).is_some(), "gradescope test without {key}: {t}");
+        }
+        assert!(["passed", "failed"].contains(&t["status"].as_str().unwrap()));
+    }
+    assert_eq!(tests[4]["visibility"], "after_due_date");
+    let pl: serde_json::Value = serde_json::from_str(&Format::PrairieLearn.render(&grade)).unwrap();
+    assert_eq!((pl["gradable"].as_bool(), pl["score"].as_f64()), (Some(true), Some(0.3)));
+    let tests = pl["tests"].as_array().unwrap();
+    for t in tests {
+        for key in ["name", "points", "max_points", "message", "output"] {
+            assert!(t.get(key).is_some(), "prairielearn test without {key}: {t}");
+        }
+    }
+    // PrairieLearn shows every test: a hidden one shows no details.
+    assert_eq!(tests[4]["output"], "This test's details are hidden.");
+    assert!(tests[0]["output"].as_str().unwrap().contains("first wrong answer"));
+}
