@@ -78,8 +78,11 @@ enum Command {
     /// test on every seed, scores, and for each failure what was expected,
     /// what happened and the command that replays it.
     Grade {
-        /// The submission (.wasm).
-        submission: PathBuf,
+        /// The submission (.wasm); or a folder of submissions, one .wasm
+        /// file or one folder per student, to grade them all: results per
+        /// student, class.csv and class-report.md in --out (default grades).
+        #[arg(required_unless_present = "check")]
+        submission: Option<PathBuf>,
         /// The assignment's suite (TOML; see examples/assignments/).
         #[arg(long)]
         suite: PathBuf,
@@ -94,6 +97,15 @@ enum Command {
         /// Runs at the same time (default: the number of cores).
         #[arg(long)]
         jobs: Option<usize>,
+        /// The folder is one student's submission: grade its one .wasm
+        /// file (a folder with none or several gets a zero saying so), as
+        /// the Gradescope and PrairieLearn scripts in grading/ do.
+        #[arg(long)]
+        single: bool,
+        /// Check the suite instead: it loads, and its reference scores
+        /// full marks (exit status 1 if not).
+        #[arg(long, conflicts_with = "submission")]
+        check: bool,
     },
     /// Run an experiment file: every variant on every seed, then the
     /// statistics, a report and plots (see examples/experiments/). Runs
@@ -233,12 +245,23 @@ fn edited_scenario(path: &Path, sets: &[String], plugins: &[String]) -> Result<S
 }
 
 /// `peershare grade`.
-fn grade(submission: &Path, suite: &Path, format: &str, out: Option<&Path>, jobs: Option<usize>) -> Result<(), SimError> {
+fn grade(submission: &Path, suite: &Path, format: &str, out: Option<&Path>, jobs: Option<usize>, single: bool) -> Result<(), SimError> {
     use peershare::grading::report::Format;
     let suite = peershare::grading::Suite::load(suite)?;
-    let grader = peershare::grading::Grader::new(suite, jobs.unwrap_or_else(default_jobs));
-    let grade = grader.grade(submission);
     let format = Format::from_name(format).expect("clap checks the format's name");
+    let jobs = jobs.unwrap_or_else(default_jobs);
+    if submission.is_dir() && !single {
+        return grade_class(submission, suite, format, out.unwrap_or(Path::new("grades")), jobs);
+    }
+    let grader = peershare::grading::Grader::new(suite, jobs);
+    let grade = if submission.is_dir() {
+        match peershare::grading::batch::one_wasm_in(submission) {
+            Ok(file) => grader.grade(&file),
+            Err(why) => grader.reject(&submission.display().to_string(), &why),
+        }
+    } else {
+        grader.grade(submission)
+    };
     print!("{}", format.render(&grade));
     if let Some(dir) = out {
         std::fs::create_dir_all(dir).map_err(|source| FileError::Write { path: dir.display().to_string(), source })?;
@@ -259,6 +282,82 @@ fn grade(submission: &Path, suite: &Path, format: &str, out: Option<&Path>, jobs
         return Err(SimError::Setup(format!(
             "{} runs could not be judged; the results are written, but the suite needs a look",
             grade.errors.len()
+        )));
+    }
+    Ok(())
+}
+
+/// `peershare grade --check --suite SUITE`: the suite loads and its
+/// reference scores full marks.
+fn check_suite(suite_path: &Path, jobs: Option<usize>) -> Result<(), SimError> {
+    let suite = peershare::grading::Suite::load(suite_path)?;
+    let Some(reference) = suite.reference.clone() else {
+        println!(
+            "{} loads: {} tests, {} points. It names no `reference`, so there is no peer to check it with.",
+            suite_path.display(),
+            suite.tests.len(),
+            suite.max_score()
+        );
+        return Ok(());
+    };
+    let file = if reference.ends_with(".wasm") {
+        PathBuf::from(&reference)
+    } else {
+        let bytes = peershare::builtin::bytes(&reference).expect("the suite checked the name");
+        let file = std::env::temp_dir().join(format!("peershare-reference-{}-{reference}.wasm", std::process::id()));
+        std::fs::write(&file, bytes).map_err(|source| FileError::Write { path: file.display().to_string(), source })?;
+        file
+    };
+    let grader = peershare::grading::Grader::new(suite, jobs.unwrap_or_else(default_jobs));
+    let grade = grader.grade(&file);
+    if !reference.ends_with(".wasm") {
+        let _ = std::fs::remove_file(&file);
+    }
+    if grade.score == grade.max_score && grade.errors.is_empty() {
+        println!("{} loads, and its reference {reference} scores {} of {}.", suite_path.display(), grade.score, grade.max_score);
+        return Ok(());
+    }
+    print!("{}", peershare::grading::report::text(&grade));
+    Err(SimError::Setup(format!(
+        "the reference {reference} scores {} of {}: a correct peer would lose points; fix the suite",
+        grade.score, grade.max_score
+    )))
+}
+
+/// `peershare grade FOLDER`: every submission in it.
+fn grade_class(
+    dir: &Path,
+    suite: peershare::grading::Suite,
+    format: peershare::grading::report::Format,
+    out: &Path,
+    jobs: usize,
+) -> Result<(), SimError> {
+    use peershare::grading::batch;
+    let submissions = batch::submissions(dir)?;
+    if submissions.is_empty() {
+        return Err(SimError::Setup(format!("{} holds no submissions (a .wasm file or a folder per student)", dir.display())));
+    }
+    let max = suite.max_score();
+    // Submissions run side by side, each on one thread.
+    let grader = peershare::grading::Grader::new(suite, 1);
+    let started = std::time::Instant::now();
+    println!("Grading {} submissions, {jobs} at a time.", submissions.len());
+    let grades = batch::grade_all(&grader, &submissions, jobs, &|student, grade| {
+        let note = grade.rejected.as_deref().map_or(String::new(), |why| format!(" (not run: {why})"));
+        println!("  {student}: {} of {}{note}", peershare::grading::report::points(grade.score), peershare::grading::report::points(max));
+    });
+    batch::write_class(out, &grades, format)?;
+    let report = batch::ClassReport::of(&grades);
+    println!("\n{}", report.markdown());
+    println!(
+        "Graded in {:.1} s. Wrote {1}/<student>/results.json, {1}/class.csv, {1}/class-report.md, {1}/scores.vl.json and {1}/pass-rates.vl.json.",
+        started.elapsed().as_secs_f64(),
+        out.display()
+    );
+    if report.errors > 0 {
+        return Err(SimError::Setup(format!(
+            "{} runs could not be judged; the results are written, but the suite needs a look",
+            report.errors
         )));
     }
     Ok(())
@@ -326,7 +425,10 @@ fn run(cli: Cli) -> Result<(), SimError> {
             println!("  cargo test --target x86_64-unknown-linux-gnu   # its unit tests, natively");
             Ok(())
         }
-        Command::Grade { submission, suite, format, out, jobs } => grade(&submission, &suite, &format, out.as_deref(), jobs),
+        Command::Grade { submission, suite, format, out, jobs, single, check } => match submission {
+            Some(submission) if !check => grade(&submission, &suite, &format, out.as_deref(), jobs, single),
+            _ => check_suite(&suite, jobs),
+        },
         Command::Run { scenario, seed, out, quiet, no_capture, viz, events, sets, plugins } => {
             let events = peershare::events::EventFilter::from_name(&events).expect("clap checks the filter's name");
             let path = scenario.clone();

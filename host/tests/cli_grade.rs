@@ -78,3 +78,172 @@ fn a_suite_error_names_the_file_line_and_field() {
     let stderr = String::from_utf8_lossy(&run.stderr);
     assert!(stderr.contains("suite.toml, line 3, field `tests[0].scenario`: cannot read"), "{stderr}");
 }
+
+/// Runs `script` with `env`, as the platform would.
+fn run_script(script: &Path, env: &[(&str, &Path)]) {
+    let mut command = Command::new("bash");
+    command.arg(script);
+    for (k, v) in env {
+        command.env(k, v);
+    }
+    let out = command.output().unwrap();
+    assert!(out.status.success(), "{}: {}", script.display(), String::from_utf8_lossy(&out.stderr));
+}
+
+fn json_at(path: &Path) -> serde_json::Value {
+    serde_json::from_str(&std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))).unwrap()
+}
+
+#[test]
+fn the_gradescope_script_writes_results_for_every_kind_of_submission() {
+    let root = common::scratch("cli", "gradescope");
+    let source = root.join("source");
+    copy_dir(&repo().join("examples/assignments/kademlia-lookups"), &source.join("suite"));
+    let script = source.join("run_autograder");
+    std::fs::copy(repo().join("grading/gradescope/run_autograder"), &script).unwrap();
+    let binary = Path::new(env!("CARGO_BIN_EXE_peershare"));
+    let submission = root.join("submission");
+    let results = root.join("results/results.json");
+    let grade = |peershare: &Path| {
+        let _ = std::fs::remove_dir_all(root.join("results"));
+        run_script(&script, &[("AUTOGRADER_ROOT", &root), ("PEERSHARE", peershare)]);
+        json_at(&results)
+    };
+
+    // A student's folder with the peer somewhere inside it.
+    std::fs::create_dir_all(submission.join("target")).unwrap();
+    std::fs::copy(peershare::builtin::wasm_dir().join("peershare_kademlia_sloppy.wasm"), submission.join("target/peer.wasm")).unwrap();
+    let r = grade(binary);
+    assert_eq!((r["score"].as_f64(), r["max_score"].as_f64()), (Some(30.0), Some(100.0)), "{r}");
+    assert_eq!(r["tests"].as_array().unwrap().len(), 5);
+    assert!(root.join("results/peershare/grade.json").is_file());
+
+    // Nothing to grade: a zero that says why, never a missing file.
+    std::fs::remove_dir_all(&submission).unwrap();
+    std::fs::create_dir_all(&submission).unwrap();
+    std::fs::write(submission.join("lib.rs"), "fn main() {}").unwrap();
+    let r = grade(binary);
+    assert_eq!(r["score"].as_f64(), Some(0.0));
+    assert!(r["output"].as_str().unwrap().contains("no .wasm file"), "{r}");
+
+    // The grader itself missing: still a valid results file.
+    let r = grade(&root.join("no-such-peershare"));
+    assert_eq!(r["score"].as_f64(), Some(0.0));
+    assert!(r["output"].as_str().unwrap().contains("peershare program is missing"), "{r}");
+}
+
+#[test]
+fn the_prairielearn_script_writes_results_for_every_kind_of_submission() {
+    let root = common::scratch("cli", "prairielearn");
+    let tests = root.join("tests");
+    copy_dir(&repo().join("examples/assignments/kademlia-lookups"), &tests);
+    let script = tests.join("grade.sh");
+    std::fs::copy(repo().join("grading/prairielearn/grade.sh"), &script).unwrap();
+    let binary = Path::new(env!("CARGO_BIN_EXE_peershare"));
+    let student = root.join("student");
+    std::fs::create_dir_all(&student).unwrap();
+    std::fs::copy(peershare::builtin::wasm_dir().join("peershare_kademlia.wasm"), student.join("peer.wasm")).unwrap();
+    run_script(&script, &[("GRADE_ROOT", &root), ("PEERSHARE", binary)]);
+    let r = json_at(&root.join("results/results.json"));
+    assert_eq!((r["gradable"].as_bool(), r["score"].as_f64()), (Some(true), Some(1.0)), "{r}");
+    assert_eq!(r["tests"][0]["points"].as_f64(), Some(40.0));
+
+    // Two files: which one to grade is the student's to say.
+    std::fs::copy(peershare::builtin::wasm_dir().join("peershare_flood.wasm"), student.join("other.wasm")).unwrap();
+    run_script(&script, &[("GRADE_ROOT", &root), ("PEERSHARE", binary)]);
+    let r = json_at(&root.join("results/results.json"));
+    assert_eq!((r["gradable"].as_bool(), r["score"].as_f64()), (Some(false), Some(0.0)), "{r}");
+    assert!(r["message"].as_str().unwrap().contains("2 .wasm files (other.wasm, peer.wasm)"), "{r}");
+}
+
+#[test]
+fn make_autograder_checks_the_suite_and_zips_what_gradescope_needs() {
+    let dir = common::scratch("cli", "make-autograder");
+    let zip = dir.join("autograder.zip");
+    let binary = Path::new(env!("CARGO_BIN_EXE_peershare"));
+    let run = Command::new("bash")
+        .arg(repo().join("grading/gradescope/make-autograder.sh"))
+        .arg(repo().join("examples/assignments/kademlia-lookups"))
+        .arg(&zip)
+        .env("PEERSHARE", binary)
+        .output()
+        .unwrap();
+    assert!(run.status.success(), "{}", String::from_utf8_lossy(&run.stderr));
+    let listing = Command::new("python3").args(["-m", "zipfile", "-l"]).arg(&zip).output().unwrap();
+    let listing = String::from_utf8_lossy(&listing.stdout);
+    for entry in ["setup.sh", "run_autograder", "peershare", "suite/suite.toml", "suite/scenarios/lookups.toml"] {
+        assert!(listing.lines().any(|l| l.split_whitespace().next() == Some(entry)), "{entry} not in the zip:\n{listing}");
+    }
+    // A suite whose reference loses points is refused.
+    let bad = dir.join("bad");
+    copy_dir(&repo().join("examples/assignments/kademlia-lookups"), &bad);
+    let text = std::fs::read_to_string(bad.join("suite.toml")).unwrap().replace(
+        "at_least = 0.95 },\n  { metric = \"lookup.success_rate\", at_least = 0.9 }",
+        "at_least = 1.5 },\n  { metric = \"lookup.success_rate\", at_least = 0.9 }",
+    );
+    std::fs::write(bad.join("suite.toml"), text).unwrap();
+    let run = Command::new("bash")
+        .arg(repo().join("grading/gradescope/make-autograder.sh"))
+        .arg(&bad)
+        .arg(dir.join("bad.zip"))
+        .env("PEERSHARE", binary)
+        .output()
+        .unwrap();
+    assert!(!run.status.success());
+    assert!(
+        String::from_utf8_lossy(&run.stderr).contains("the reference kademlia scores 85 of 100"),
+        "{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+    assert!(!dir.join("bad.zip").exists());
+}
+
+#[test]
+fn grading_a_class_folder_writes_every_students_results_and_the_class_tables() {
+    let dir = common::scratch("cli", "grade-class");
+    let class = dir.join("submissions");
+    let wasm = peershare::builtin::wasm_dir();
+    // A file per student, a folder per student, and entries with nothing to grade.
+    std::fs::create_dir_all(class.join("bob/target/release")).unwrap();
+    std::fs::create_dir_all(class.join("carol")).unwrap();
+    std::fs::copy(wasm.join("peershare_kademlia.wasm"), class.join("alice.wasm")).unwrap();
+    std::fs::copy(wasm.join("peershare_kademlia_sloppy.wasm"), class.join("bob/target/release/peer.wasm")).unwrap();
+    std::fs::write(class.join("carol/peer.rs"), "fn main() {}").unwrap();
+    std::fs::write(class.join("dave.wasm"), "not a peer").unwrap();
+    std::fs::write(class.join("notes.txt"), "ignored: neither a .wasm nor a folder").unwrap();
+    let out = dir.join("grades");
+    let run = Command::new(env!("CARGO_BIN_EXE_peershare"))
+        .args(["grade", class.to_str().unwrap(), "--suite"])
+        .arg(repo().join("examples/assignments/kademlia-lookups/suite.toml"))
+        .args(["--format", "gradescope", "--out", out.to_str().unwrap(), "--jobs", "2"])
+        .output()
+        .unwrap();
+    assert!(run.status.success(), "{}", String::from_utf8_lossy(&run.stderr));
+    let stdout = String::from_utf8_lossy(&run.stdout);
+    assert!(stdout.contains("Grading 4 submissions"), "{stdout}");
+
+    let score = |student: &str| json_at(&out.join(student).join("results.json"))["score"].as_f64();
+    assert_eq!([score("alice"), score("bob"), score("carol"), score("dave")], [Some(100.0), Some(30.0), Some(0.0), Some(0.0)]);
+    assert!(std::fs::read_to_string(out.join("carol/report.txt")).unwrap().contains("no .wasm file"));
+    assert!(out.join("bob/grade.json").is_file());
+
+    // class.csv: a row per student and test, a single row for a rejected one.
+    let mut reader = csv::Reader::from_path(out.join("class.csv")).unwrap();
+    assert_eq!(reader.headers().unwrap().iter().collect::<Vec<_>>(), ["student", "test", "points", "max_points", "status", "reason"]);
+    let rows: Vec<csv::StringRecord> = reader.records().map(Result::unwrap).collect();
+    assert_eq!(rows.len(), 5 + 5 + 1 + 1);
+    let points_of = |student: &str| rows.iter().filter(|r| &r[0] == student).map(|r| r[2].parse::<f64>().unwrap()).sum::<f64>();
+    assert_eq!((points_of("alice"), points_of("bob")), (100.0, 30.0));
+    let bob_first = rows.iter().find(|r| &r[0] == "bob" && &r[4] == "failed").unwrap();
+    assert!(bob_first[5].starts_with("seed 1: expected "), "{bob_first:?}");
+    assert!(rows.iter().any(|r| &r[0] == "dave" && &r[4] == "rejected" && !r[5].is_empty()));
+
+    // The class report: the tests most students fail first, out of the two that ran.
+    let report = std::fs::read_to_string(out.join("class-report.md")).unwrap();
+    assert!(report.contains("4 submissions, 2 could not be run."), "{report}");
+    assert!(report.contains("| Lookups return the exact 20 closest nodes | 1 of 2 | lookup.exact_rate"), "{report}");
+    let scores = json_at(&out.join("scores.vl.json"));
+    assert_eq!(scores["$schema"].as_str().map(|s| s.contains("vega-lite")), Some(true), "{scores}");
+    assert_eq!(scores["data"]["values"].as_array().map(Vec::len), Some(4), "{scores}");
+    assert!(out.join("pass-rates.vl.json").is_file());
+}

@@ -26,6 +26,7 @@
 //! # Ok::<(), peershare::error::FileError>(())
 //! ```
 
+pub mod batch;
 pub mod check;
 pub mod report;
 pub mod run;
@@ -200,6 +201,20 @@ impl Grader {
             });
         }
         grade
+    }
+
+    /// The grade of a submission that cannot be run at all, for `reason`.
+    pub fn reject(&self, submission: &str, reason: &str) -> Grade {
+        let suite = &self.suite;
+        Grade {
+            suite: suite.name.clone(),
+            submission: submission.to_string(),
+            score: 0.0,
+            max_score: suite.max_score(),
+            rejected: Some(reason.to_string()),
+            tests: suite.tests.iter().map(|t| rejected_test(t, reason)).collect(),
+            errors: Vec::new(),
+        }
     }
 
     fn reference(&self, test: usize, seed: u64) -> Arc<OnceLock<RunEnd>> {

@@ -6,6 +6,11 @@ use super::check::number;
 use super::{Grade, TestGrade, TestStatus, Visibility};
 use serde_json::{Value, json};
 
+/// Points as people write them (`30`, `12.5`).
+pub fn points(x: f64) -> String {
+    number(x)
+}
+
 /// The formats `peershare grade` writes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Format {

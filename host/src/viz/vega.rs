@@ -151,3 +151,33 @@ pub fn run_plots(sim: &Simulation) -> Vec<(&'static str, Value)> {
 pub fn default_bin(sim: &Simulation) -> SimDuration {
     SimDuration::from_nanos((sim.now().as_nanos() / 100).max(1_000_000))
 }
+
+/// A histogram of a class's scores, in ten bins from 0 to `max_score`.
+pub fn score_histogram(title: &str, scores: &[f64], max_score: f64) -> Value {
+    let values = scores.iter().map(|s| json!({ "score": s })).collect();
+    let step = if max_score > 0.0 { max_score / 10.0 } else { 1.0 };
+    spec(
+        title,
+        values,
+        json!({ "type": "bar" }),
+        json!({
+            "x": { "field": "score", "type": "quantitative", "title": "score", "bin": { "extent": [0, max_score.max(step)], "step": step } },
+            "y": { "aggregate": "count", "type": "quantitative", "title": "submissions" }
+        }),
+    )
+}
+
+/// The share of submissions passing each test, one bar per test, the
+/// most failed first.
+pub fn pass_rates(title: &str, tests: &[(String, f64)]) -> Value {
+    let values = tests.iter().map(|(name, rate)| json!({ "test": name, "passed": rate })).collect();
+    spec(
+        title,
+        values,
+        json!({ "type": "bar" }),
+        json!({
+            "y": { "field": "test", "type": "nominal", "title": null, "sort": { "field": "passed", "order": "ascending" } },
+            "x": { "field": "passed", "type": "quantitative", "title": "share of submissions passing", "scale": { "domain": [0, 1] } }
+        }),
+    )
+}
