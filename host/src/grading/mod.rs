@@ -30,6 +30,7 @@ pub mod batch;
 pub mod check;
 pub mod report;
 pub mod run;
+pub mod schedule;
 pub mod suite;
 
 pub use check::{Check, CheckResult, Observed};
