@@ -73,6 +73,12 @@ enum Command {
         /// file), or only GROUP with GROUP=PLUGIN; may be repeated.
         #[arg(long = "plugin", value_name = "[GROUP=]PLUGIN")]
         plugins: Vec<String>,
+        /// Add a fault to the scenario's, as an inline table of a
+        /// `[[faults]]` entry (`--fault '{ at = "20s", duration = "5s",
+        /// target = { nodes = [3] }, crash = { recovery = "keep-state" } }'`);
+        /// may be repeated. Grading's replay commands use it.
+        #[arg(long = "fault", value_name = "FAULT")]
+        faults: Vec<String>,
     },
     /// Grade a submitted peer (.wasm) with an assignment's suite: every
     /// test on every seed, scores, and for each failure what was expected,
@@ -106,6 +112,11 @@ enum Command {
         /// full marks (exit status 1 if not).
         #[arg(long, conflicts_with = "submission")]
         check: bool,
+        /// Who submitted it: seeds the tests' per-student fault schedules,
+        /// so each student meets their own (a class folder uses the names
+        /// of its entries).
+        #[arg(long)]
+        student: Option<String>,
     },
     /// Run an experiment file: every variant on every seed, then the
     /// statistics, a report and plots (see examples/experiments/). Runs
@@ -214,10 +225,11 @@ fn run_options(jobs: Option<usize>, isolate: bool) -> Result<peershare::experime
     Ok(RunOptions { jobs: jobs.unwrap_or_else(default_jobs), isolation, ..RunOptions::default() })
 }
 
-/// The scenario at `path` with the `--set` and `--plugin` edits of `peershare run`.
-fn edited_scenario(path: &Path, sets: &[String], plugins: &[String]) -> Result<Scenario, SimError> {
+/// The scenario at `path` with the `--fault`, `--set` and `--plugin` edits of `peershare run`.
+fn edited_scenario(path: &Path, sets: &[String], plugins: &[String], faults: &[String]) -> Result<Scenario, SimError> {
     use peershare::experiment::file::{Override, toml_literal, variant_scenario};
     let text = std::fs::read_to_string(path).map_err(|source| FileError::Read { path: path.display().to_string(), source })?;
+    let text = peershare::grading::schedule::with_faults(&text, faults).map_err(|e| SimError::Setup(format!("--fault: {e}")))?;
     let mut edits = Vec::new();
     for p in plugins {
         let (group, plugin) = match p.split_once('=') {
@@ -245,7 +257,15 @@ fn edited_scenario(path: &Path, sets: &[String], plugins: &[String]) -> Result<S
 }
 
 /// `peershare grade`.
-fn grade(submission: &Path, suite: &Path, format: &str, out: Option<&Path>, jobs: Option<usize>, single: bool) -> Result<(), SimError> {
+fn grade(
+    submission: &Path,
+    suite: &Path,
+    format: &str,
+    out: Option<&Path>,
+    jobs: Option<usize>,
+    single: bool,
+    student: Option<&str>,
+) -> Result<(), SimError> {
     use peershare::grading::report::Format;
     let suite = peershare::grading::Suite::load(suite)?;
     let format = Format::from_name(format).expect("clap checks the format's name");
@@ -256,11 +276,11 @@ fn grade(submission: &Path, suite: &Path, format: &str, out: Option<&Path>, jobs
     let grader = peershare::grading::Grader::new(suite, jobs);
     let grade = if submission.is_dir() {
         match peershare::grading::batch::one_wasm_in(submission) {
-            Ok(file) => grader.grade(&file),
+            Ok(file) => grader.grade_as(&file, student),
             Err(why) => grader.reject(&submission.display().to_string(), &why),
         }
     } else {
-        grader.grade(submission)
+        grader.grade_as(submission, student)
     };
     print!("{}", format.render(&grade));
     if let Some(dir) = out {
@@ -425,17 +445,17 @@ fn run(cli: Cli) -> Result<(), SimError> {
             println!("  cargo test --target x86_64-unknown-linux-gnu   # its unit tests, natively");
             Ok(())
         }
-        Command::Grade { submission, suite, format, out, jobs, single, check } => match submission {
-            Some(submission) if !check => grade(&submission, &suite, &format, out.as_deref(), jobs, single),
+        Command::Grade { submission, suite, format, out, jobs, single, check, student } => match submission {
+            Some(submission) if !check => grade(&submission, &suite, &format, out.as_deref(), jobs, single, student.as_deref()),
             _ => check_suite(&suite, jobs),
         },
-        Command::Run { scenario, seed, out, quiet, no_capture, viz, events, sets, plugins } => {
+        Command::Run { scenario, seed, out, quiet, no_capture, viz, events, sets, plugins, faults } => {
             let events = peershare::events::EventFilter::from_name(&events).expect("clap checks the filter's name");
             let path = scenario.clone();
-            let scenario = if sets.is_empty() && plugins.is_empty() {
+            let scenario = if sets.is_empty() && plugins.is_empty() && faults.is_empty() {
                 Scenario::load(&scenario)?
             } else {
-                edited_scenario(&scenario, &sets, &plugins)?
+                edited_scenario(&scenario, &sets, &plugins, &faults)?
             };
             let scenario = match seed {
                 Some(s) => scenario.with_seed(s),

@@ -204,3 +204,97 @@ fn gradescope_and_prairielearn_results_follow_their_schemas() {
     assert_eq!(tests[4]["output"], "This test's details are hidden.");
     assert!(tests[0]["output"].as_str().unwrap().contains("first wrong answer"));
 }
+
+/// A suite over the 24-peer gossip fixture: without faults every message
+/// arrives but the two or three in flight when the run ends (1918 of
+/// 1920 on seed 1); a crash or a spell of loss loses more.
+fn gossip_fault_suite(per_student: bool) -> Suite {
+    let text = format!(
+        r#"
+name = "Gossip under faults"
+groups = ["peers"]
+shrink_runs = 40
+
+[[tests]]
+name = "steady"
+scenario = "gossip-faults.toml"
+seeds = [1]
+points = 5
+checks = [{{ metric = "delivery_rate", at_least = 0.998 }}]
+
+[[tests]]
+name = "faulty"
+scenario = "gossip-faults.toml"
+seeds = [1, 2]
+points = 10
+checks = [{{ no_crashes = true }}, {{ metric = "delivery_rate", at_least = 0.998 }}]
+
+[tests.random_faults]
+within = ["2s", "8s"]
+crashes = {{ count = [1, 2], nodes = [1, 3], duration = ["500ms", "2s"] }}
+loss = {{ count = [1, 2], rate = [0.2, 0.5], duration = ["1s", "3s"] }}
+per_student = {per_student}
+"#
+    );
+    Suite::parse(&text, "suite.toml", &repo_root().join("tests/fixtures/grading"), "suite").unwrap()
+}
+
+#[test]
+fn random_fault_schedules_are_drawn_per_seed_and_student_and_shrunk_when_they_fail() {
+    let grader = Grader::new(gossip_fault_suite(true), 2);
+    let peer = wasm("peershare_gossip.wasm");
+    let alice = grader.grade_as(&peer, Some("alice"));
+    assert_eq!(alice.student.as_deref(), Some("alice"));
+    let steady = test(&alice, "steady");
+    assert_eq!(steady.status, TestStatus::Passed, "{}", report::test_feedback(steady));
+    assert!(steady.seeds[0].faults.is_empty() && steady.seeds[0].shrunk.is_none());
+
+    let faulty = test(&alice, "faulty");
+    assert_eq!(faulty.score, 0.0);
+    for s in &faulty.seeds {
+        assert!(!s.passed);
+        // Within the plan: 1-2 crashes and 1-2 spells of loss, each inside 2s..8s.
+        let crashes = s.faults.iter().filter(|f| f.contains("crash =")).count();
+        let losses = s.faults.iter().filter(|f| f.contains("loss =")).count();
+        assert!((1..=2).contains(&crashes) && (1..=2).contains(&losses), "{:?}", s.faults);
+        assert!(s.checks[0].passed, "faults are not the peer's crashes");
+        assert!(!s.checks[1].passed);
+        for f in &s.faults {
+            assert!(s.replay.contains(&format!("--fault '{f}'")), "{}", s.replay);
+        }
+        // One fault is enough to lose a message: the smallest schedule has one.
+        let shrunk = s.shrunk.as_ref().expect("a failing schedule is shrunk");
+        assert_eq!(shrunk.faults.len(), 1, "{shrunk:?}");
+        assert!(shrunk.runs <= 40 && shrunk.runs > 1);
+        assert!(shrunk.replay.contains(&format!("--fault '{}'", shrunk.faults[0])), "{}", shrunk.replay);
+    }
+    assert_ne!(faulty.seeds[0].faults, faulty.seeds[1].faults, "each seed draws its own schedule");
+    let text = report::test_feedback(faulty);
+    assert!(text.contains("faults drawn for this seed:") && text.contains("it fails the same way with only 1 of these faults"), "{text}");
+
+    // The same student meets the same schedule again; another student another.
+    assert_eq!(grader.grade_as(&peer, Some("alice")), alice);
+    let bob = grader.grade_as(&peer, Some("bob"));
+    assert_ne!(test(&bob, "faulty").seeds[0].faults, faulty.seeds[0].faults);
+    // Without per_student, every student meets the seed's schedule.
+    let shared = Grader::new(gossip_fault_suite(false), 2);
+    let (a, b) = (shared.grade_as(&peer, Some("alice")), shared.grade_as(&peer, Some("bob")));
+    assert_eq!(test(&a, "faulty").seeds[0].faults, test(&b, "faulty").seeds[0].faults);
+}
+
+#[test]
+fn a_fault_plan_that_does_not_fit_the_scenario_is_the_instructors_error() {
+    let base = repo_root().join("tests/fixtures/grading");
+    let parse = |plan: &str| {
+        let text = format!(
+            "[[tests]]\nname = \"t\"\nscenario = \"gossip-faults.toml\"\nseeds = 1\npoints = 1\nchecks = [{{ no_crashes = true }}]\n[tests.random_faults]\n{plan}\n"
+        );
+        Suite::parse(&text, "suite.toml", &base, "suite").unwrap_err().to_string()
+    };
+    let e = parse("within = [\"2s\", \"8s\"]\ncrashes = { count = 1, nodes = 30, duration = \"1s\" }");
+    assert!(e.contains("line 7, field `tests[0].random_faults.crashes.nodes`") && e.contains("the targeted groups have 24"), "{e}");
+    let e = parse("within = [\"2s\", \"12s\"]\nloss = { count = 1, rate = 0.1, duration = \"1s\" }");
+    assert!(e.contains("field `tests[0].random_faults.within`") && e.contains("after the run's end at 10s"), "{e}");
+    let e = parse("within = [\"2s\", \"8s\"]\ngroups = [\"dht\"]\nloss = { count = 1, rate = 0.1, duration = \"1s\" }");
+    assert!(e.contains("random_faults.groups") && e.contains("no group \"dht\" (it has peers)"), "{e}");
+}

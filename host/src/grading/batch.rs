@@ -75,8 +75,9 @@ fn wasm_files(dir: &Path, out: &mut Vec<PathBuf>) {
     }
 }
 
-/// Grades every submission, `jobs` at a time, in student order; `done`
-/// hears of each as it ends.
+/// Grades every submission, `jobs` at a time, in student order, each as
+/// its student (which seeds per-student fault schedules); `done` hears of
+/// each as it ends.
 pub fn grade_all(grader: &Grader, submissions: &[Submission], jobs: usize, done: &(dyn Fn(&str, &Grade) + Sync)) -> Vec<(String, Grade)> {
     let results: Mutex<Vec<Option<Grade>>> = Mutex::new(vec![None; submissions.len()]);
     let next = AtomicUsize::new(0);
@@ -86,7 +87,7 @@ pub fn grade_all(grader: &Grader, submissions: &[Submission], jobs: usize, done:
                 while let Some(i) = Some(next.fetch_add(1, Ordering::Relaxed)).filter(|&i| i < submissions.len()) {
                     let s = &submissions[i];
                     let grade = match &s.file {
-                        Ok(file) => grader.grade(file),
+                        Ok(file) => grader.grade_as(file, Some(&s.student)),
                         Err(reason) => grader.reject(&s.student, reason),
                     };
                     done(&s.student, &grade);

@@ -58,7 +58,28 @@ pub struct SeedGrade {
     pub error: Option<String>,
     /// Every check, in the suite's order (empty if the run did not finish).
     pub checks: Vec<CheckResult>,
+    /// The faults drawn for this seed (scenario `[[faults]]` entries), if
+    /// the test draws them.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub faults: Vec<String>,
+    /// The smallest schedule found that still fails, if the seed failed
+    /// under drawn faults.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub shrunk: Option<ShrunkSchedule>,
     /// The command that replays this run locally.
+    pub replay: String,
+}
+
+/// A failing schedule made smaller: the faults that still make the seed fail.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct ShrunkSchedule {
+    /// The faults (empty: the seed fails without any).
+    pub faults: Vec<String>,
+    /// Runs spent looking.
+    pub runs: u32,
+    /// Whether the budget ran out before nothing smaller failed.
+    pub budget_exhausted: bool,
+    /// The command that replays the run with these faults.
     pub replay: String,
 }
 
@@ -100,6 +121,9 @@ pub struct Grade {
     pub suite: String,
     /// The submission's file name.
     pub submission: String,
+    /// The student, if the grader was told (it seeds per-student fault schedules).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub student: Option<String>,
     /// Points earned.
     pub score: f64,
     /// Points possible.
@@ -115,8 +139,8 @@ pub struct Grade {
     pub errors: Vec<String>,
 }
 
-/// The reference's runs, by test and seed, each made once.
-type ReferenceRuns = Mutex<BTreeMap<(usize, u64), Arc<OnceLock<RunEnd>>>>;
+/// The reference's runs, by test, seed and added faults, each made once.
+type ReferenceRuns = Mutex<BTreeMap<(usize, u64, Vec<String>), Arc<OnceLock<RunEnd>>>>;
 
 /// Grades submissions against one suite. The reference runs of relative
 /// checks are made once per grader and shared by every submission it grades.
@@ -140,11 +164,19 @@ impl Grader {
     /// Grades the submission at `path`. Never fails: whatever is wrong
     /// with the file is in the grade.
     pub fn grade(&self, path: &Path) -> Grade {
+        self.grade_as(path, None)
+    }
+
+    /// Grades the submission at `path` by `student`, whose name seeds the
+    /// tests' random fault schedules (those with `per_student`), so each
+    /// student meets their own.
+    pub fn grade_as(&self, path: &Path, student: Option<&str>) -> Grade {
         let suite = &self.suite;
         let name = path.file_name().map_or_else(|| path.display().to_string(), |n| n.to_string_lossy().into_owned());
         let mut grade = Grade {
             suite: suite.name.clone(),
             submission: name.clone(),
+            student: student.map(str::to_string),
             score: 0.0,
             max_score: suite.max_score(),
             rejected: None,
@@ -166,7 +198,7 @@ impl Grader {
             for _ in 0..self.jobs.min(work.len()) {
                 scope.spawn(|| {
                     while let Some(&(i, seed)) = work.get(next.fetch_add(1, Ordering::Relaxed)) {
-                        let seed_grade = self.grade_seed(i, seed, &plugin, &name);
+                        let seed_grade = self.grade_seed(i, seed, &plugin, &name, student);
                         results.lock().unwrap_or_else(|e| e.into_inner()).insert((i, seed), seed_grade);
                     }
                 });
@@ -210,6 +242,7 @@ impl Grader {
         Grade {
             suite: suite.name.clone(),
             submission: submission.to_string(),
+            student: None,
             score: 0.0,
             max_score: suite.max_score(),
             rejected: Some(reason.to_string()),
@@ -218,34 +251,99 @@ impl Grader {
         }
     }
 
-    fn reference(&self, test: usize, seed: u64) -> Arc<OnceLock<RunEnd>> {
-        let cell = self.references.lock().unwrap_or_else(|e| e.into_inner()).entry((test, seed)).or_default().clone();
-        cell.get_or_init(|| run::run(&self.suite, &self.suite.tests[test], seed, None));
+    fn reference(&self, test: usize, seed: u64, faults: &[String]) -> Arc<OnceLock<RunEnd>> {
+        let key = (test, seed, faults.to_vec());
+        let cell = self.references.lock().unwrap_or_else(|e| e.into_inner()).entry(key).or_default().clone();
+        cell.get_or_init(|| run::run(&self.suite, &self.suite.tests[test], seed, None, faults));
         cell
     }
 
-    fn grade_seed(&self, i: usize, seed: u64, plugin: &str, file_name: &str) -> SeedGrade {
+    /// The faults test `i` draws for `seed` and `student`.
+    fn schedule(&self, i: usize, seed: u64, student: Option<&str>) -> Vec<schedule::DrawnFault> {
         let test = &self.suite.tests[i];
-        let replay = replay_command(&self.suite, test, seed, file_name);
-        let mut grade = SeedGrade { seed, passed: false, stopped: None, error: None, checks: Vec::new(), replay };
-        let reference = test.needs_reference().then(|| self.reference(i, seed));
+        let Some(random) = &test.random_faults else { return Vec::new() };
+        let student = student.filter(|_| random.plan.per_student);
+        random.plan.draw(&random.candidates, schedule::schedule_key(&test.name, seed, student))
+    }
+
+    /// Test `i` on `seed` with `faults` added: the verdict, or why none.
+    fn judge(&self, i: usize, seed: u64, plugin: &str, faults: &[String]) -> Judged {
+        let test = &self.suite.tests[i];
+        let reference = test.needs_reference().then(|| self.reference(i, seed, faults));
         let reference = match reference.as_ref().map(|r| r.get().expect("initialised")) {
             None => None,
             Some(RunEnd::Finished(o)) => Some(o.as_ref()),
             Some(RunEnd::Stopped(why) | RunEnd::Failed(why)) => {
-                grade.error = Some(format!("the reference run failed, so this test cannot be judged (the suite needs fixing): {why}"));
-                return grade;
+                return Judged::Error(format!("the reference run failed, so this test cannot be judged (the suite needs fixing): {why}"));
             }
         };
-        match run::run(&self.suite, test, seed, Some(plugin)) {
-            RunEnd::Finished(observed) => {
-                grade.checks = test.checks.iter().map(|c| check::evaluate(c, &observed, reference)).collect();
-                grade.passed = grade.checks.iter().all(|c| c.passed);
+        match run::run(&self.suite, test, seed, Some(plugin), faults) {
+            RunEnd::Finished(observed) => Judged::Checked(test.checks.iter().map(|c| check::evaluate(c, &observed, reference)).collect()),
+            RunEnd::Stopped(why) => Judged::Stopped(why),
+            RunEnd::Failed(why) => Judged::Error(why),
+        }
+    }
+
+    fn grade_seed(&self, i: usize, seed: u64, plugin: &str, file_name: &str, student: Option<&str>) -> SeedGrade {
+        let test = &self.suite.tests[i];
+        let drawn = self.schedule(i, seed, student);
+        let faults: Vec<String> = drawn.iter().map(schedule::DrawnFault::to_toml).collect();
+        let replay = replay_command(&self.suite, test, seed, &faults, file_name);
+        let mut grade = SeedGrade { seed, passed: false, stopped: None, error: None, checks: Vec::new(), faults, shrunk: None, replay };
+        let judged = self.judge(i, seed, plugin, &grade.faults);
+        match &judged {
+            Judged::Checked(checks) => {
+                grade.checks = checks.clone();
+                grade.passed = checks.iter().all(|c| c.passed);
             }
-            RunEnd::Stopped(why) => grade.stopped = Some(why),
-            RunEnd::Failed(why) => grade.error = Some(why),
+            Judged::Stopped(why) => grade.stopped = Some(why.clone()),
+            Judged::Error(why) => {
+                grade.error = Some(why.clone());
+                return grade;
+            }
+        }
+        if !grade.passed && !drawn.is_empty() && self.suite.shrink_runs > 0 {
+            let failure = judged.failure();
+            let shrunk = schedule::shrink(&drawn, self.suite.shrink_runs, |candidate| {
+                let faults: Vec<String> = candidate.iter().map(schedule::DrawnFault::to_toml).collect();
+                self.judge(i, seed, plugin, &faults).failure() == failure
+            });
+            let faults: Vec<String> = shrunk.faults.iter().map(schedule::DrawnFault::to_toml).collect();
+            let replay = replay_command(&self.suite, test, seed, &faults, file_name);
+            grade.shrunk = Some(ShrunkSchedule { faults, runs: shrunk.runs, budget_exhausted: shrunk.budget_exhausted, replay });
         }
         grade
+    }
+}
+
+/// What one run of a test said.
+enum Judged {
+    /// It finished; every check's result.
+    Checked(Vec<CheckResult>),
+    /// The grader stopped it.
+    Stopped(String),
+    /// It could not be judged.
+    Error(String),
+}
+
+/// How a run failed, for shrinking to keep the same failure.
+#[derive(PartialEq)]
+enum Failure {
+    /// It passed (or could not be judged).
+    None,
+    /// This check (by position) was the first to fail.
+    Check(usize),
+    /// The grader stopped it.
+    Stopped,
+}
+
+impl Judged {
+    fn failure(&self) -> Failure {
+        match self {
+            Judged::Checked(checks) => checks.iter().position(|c| !c.passed).map_or(Failure::None, Failure::Check),
+            Judged::Stopped(_) => Failure::Stopped,
+            Judged::Error(_) => Failure::None,
+        }
     }
 }
 
@@ -260,6 +358,8 @@ fn rejected_test(t: &TestCase, reason: &str) -> TestGrade {
             stopped: Some(format!("not run: {reason}")),
             error: None,
             checks: Vec::new(),
+            faults: Vec::new(),
+            shrunk: None,
             replay: String::new(),
         })
         .collect();
@@ -321,13 +421,17 @@ fn run_one_line(text: &str) -> String {
     text.lines().map(str::trim).filter(|l| !l.is_empty()).collect::<Vec<_>>().join(" ")
 }
 
-/// `peershare run SCENARIO --seed N --plugin GROUP=FILE --set PATH=VALUE…`:
+/// `peershare run SCENARIO --seed N --set PATH=VALUE… --fault FAULT… --plugin GROUP=FILE`:
 /// the run as the grader made it, with the student's file.
-fn replay_command(suite: &Suite, test: &TestCase, seed: u64, file_name: &str) -> String {
+fn replay_command(suite: &Suite, test: &TestCase, seed: u64, faults: &[String], file_name: &str) -> String {
     let mut words = vec!["peershare".to_string(), "run".into(), shell_word(&test.scenario_as_written), "--seed".into(), seed.to_string()];
     for e in suite.edits_for(test, None) {
         words.push("--set".into());
         words.push(shell_word(&format!("{}={}", e.path, e.value)));
+    }
+    for f in faults {
+        words.push("--fault".into());
+        words.push(shell_word(f));
     }
     for g in &suite.groups {
         words.push("--plugin".into());

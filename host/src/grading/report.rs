@@ -80,8 +80,29 @@ pub fn test_feedback(test: &TestGrade) -> String {
                 }
             }
         }
+        if !s.faults.is_empty() {
+            out += "  faults drawn for this seed:\n";
+            for f in &s.faults {
+                out += &format!("    {f}\n");
+            }
+        }
         if !s.replay.is_empty() {
             out += &format!("  replay: {}\n", s.replay);
+        }
+        if let Some(shrunk) = &s.shrunk {
+            if shrunk.faults.is_empty() {
+                out += "  it fails the same way without any of these faults:\n";
+            } else {
+                out += &format!(
+                    "  it fails the same way with only {} of these faults (smallest found in {} runs):\n",
+                    shrunk.faults.len(),
+                    shrunk.runs
+                );
+                for f in &shrunk.faults {
+                    out += &format!("    {f}\n");
+                }
+            }
+            out += &format!("  replay: {}\n", shrunk.replay);
         }
     }
     out

@@ -29,11 +29,13 @@ const EXCERPT_LINE: usize = 400;
 const CHUNK: usize = 5_000;
 
 /// Runs `test` on `seed` with `plugin` (a built-in name or an absolute
-/// path) in the submission's groups, or with the reference if `None`.
-/// Never panics; a panic inside the simulator is [`RunEnd::Failed`].
-pub fn run(suite: &Suite, test: &TestCase, seed: u64, plugin: Option<&str>) -> RunEnd {
+/// path) in the submission's groups, or with the reference if `None`,
+/// with `faults` (scenario fault entries, as a drawn schedule writes them)
+/// added to the scenario's. Never panics; a panic inside the simulator is
+/// [`RunEnd::Failed`].
+pub fn run(suite: &Suite, test: &TestCase, seed: u64, plugin: Option<&str>, faults: &[String]) -> RunEnd {
     let started = Instant::now();
-    let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| simulate(suite, test, seed, plugin, started)));
+    let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| simulate(suite, test, seed, plugin, faults, started)));
     outcome.unwrap_or_else(|panic| {
         let text = panic
             .downcast_ref::<String>()
@@ -44,9 +46,13 @@ pub fn run(suite: &Suite, test: &TestCase, seed: u64, plugin: Option<&str>) -> R
     })
 }
 
-fn simulate(suite: &Suite, test: &TestCase, seed: u64, plugin: Option<&str>, started: Instant) -> RunEnd {
+fn simulate(suite: &Suite, test: &TestCase, seed: u64, plugin: Option<&str>, faults: &[String], started: Instant) -> RunEnd {
     let edits = if plugin.is_some() { suite.edits_for(test, plugin) } else { suite.reference_edits(test) };
-    let scenario = match variant_scenario(&test.scenario, &test.scenario_text, &edits) {
+    let text = match super::schedule::with_faults(&test.scenario_text, faults) {
+        Ok(t) => t,
+        Err(e) => return RunEnd::Failed(format!("the drawn faults do not fit the scenario: {e}")),
+    };
+    let scenario = match variant_scenario(&test.scenario, &text, &edits) {
         Ok(s) => s.with_seed(seed),
         Err(e) => return RunEnd::Failed(e.to_string()),
     };

@@ -62,7 +62,9 @@ impl<'de, T: Deserialize<'de> + PartialOrd + Copy + std::fmt::Debug> Deserialize
             OneOrPair::Pair(v) if v.len() == 2 => {
                 Err(serde::de::Error::custom(format!("[{:?}, {:?}]: the low bound is above the high one", v[0], v[1])))
             }
-            OneOrPair::Pair(v) => Err(serde::de::Error::custom(format!("expected one value or a pair [low, high], got {} values", v.len()))),
+            OneOrPair::Pair(v) => {
+                Err(serde::de::Error::custom(format!("expected one value or a pair [low, high], got {} values", v.len())))
+            }
         }
     }
 }
@@ -249,7 +251,10 @@ impl FaultPlan {
                 return problem("crashes.nodes", "a crash takes down at least 1 node".into());
             }
             if c.nodes.high as usize > candidates {
-                return problem("crashes.nodes", format!("up to {} nodes in one crash, but the targeted groups have {candidates}", c.nodes.high));
+                return problem(
+                    "crashes.nodes",
+                    format!("up to {} nodes in one crash, but the targeted groups have {candidates}", c.nodes.high),
+                );
             }
         }
         if let Some(p) = &self.partitions {
@@ -283,7 +288,11 @@ impl FaultPlan {
             for _ in 0..integer(&mut rng, c.count) {
                 let (at, duration) = self.window(&mut rng, c.duration);
                 let k = integer(&mut rng, c.nodes).min(candidates.len() as u32) as usize;
-                out.push(DrawnFault { at, duration, kind: DrawnKind::Crash { nodes: pick(&mut rng, candidates, k), recovery: c.recovery } });
+                out.push(DrawnFault {
+                    at,
+                    duration,
+                    kind: DrawnKind::Crash { nodes: pick(&mut rng, candidates, k), recovery: c.recovery },
+                });
             }
         }
         if let Some(p) = &self.partitions
@@ -420,7 +429,8 @@ pub fn shrink(faults: &[DrawnFault], budget: u32, mut fails: impl FnMut(&[DrawnF
                 if chunks.len() == 2 {
                     continue;
                 }
-                let complement: Vec<DrawnFault> = chunks.iter().enumerate().filter(|(j, _)| *j != i).flat_map(|(_, c)| c.iter().cloned()).collect();
+                let complement: Vec<DrawnFault> =
+                    chunks.iter().enumerate().filter(|(j, _)| *j != i).flat_map(|(_, c)| c.iter().cloned()).collect();
                 match attempt(&complement) {
                     None => break 'search,
                     Some(true) => {
@@ -533,7 +543,8 @@ loss = { count = 1, rate = [0.05, 0.2], duration = "8s" }
         assert_eq!(p.loss.as_ref().unwrap().count, Between::exactly(1));
         assert_eq!(p.loss.as_ref().unwrap().duration, Between::exactly(SimDuration::from_secs(8)));
         assert!(p.per_student);
-        let e = toml::from_str::<FaultPlan>("within = [\"50s\", \"10s\"]\nloss = { count = 1, rate = 0.1, duration = \"1s\" }").unwrap_err();
+        let e =
+            toml::from_str::<FaultPlan>("within = [\"50s\", \"10s\"]\nloss = { count = 1, rate = 0.1, duration = \"1s\" }").unwrap_err();
         assert!(e.to_string().contains("the low bound is above the high one"), "{e}");
         let e = toml::from_str::<FaultPlan>("within = [\"1s\", \"2s\", \"3s\"]").unwrap_err();
         assert!(e.to_string().contains("got 3 values"), "{e}");
@@ -599,7 +610,9 @@ loss = { count = 1, rate = [0.05, 0.2], duration = "8s" }
             assert_eq!(f.start.as_nanos(), d.at.as_nanos());
             assert_eq!(f.duration.map(|x| x.as_nanos()), Some(d.duration.as_nanos()));
             match (&d.kind, &f.target, &f.kind) {
-                (DrawnKind::Crash { nodes, .. }, crate::fault::Target::Nodes(set), crate::fault::FaultKind::Crash { .. }) => assert_eq!(&set.nodes, nodes),
+                (DrawnKind::Crash { nodes, .. }, crate::fault::Target::Nodes(set), crate::fault::FaultKind::Crash { .. }) => {
+                    assert_eq!(&set.nodes, nodes)
+                }
                 (DrawnKind::Partition { side }, _, crate::fault::FaultKind::Partition { sides, .. }) => assert_eq!(&sides[0].nodes, side),
                 (DrawnKind::Loss { rate }, _, crate::fault::FaultKind::Loss { rate: r }) => assert_eq!(r, rate),
                 other => panic!("{other:?}"),
@@ -624,14 +637,19 @@ loss = { count = 1, rate = [0.05, 0.2], duration = "8s" }
     fn shrinking_keeps_only_what_makes_it_fail() {
         // It fails when node 7 is down for at least 2 s.
         let fails = |s: &[DrawnFault]| {
-            s.iter().any(|f| matches!(&f.kind, DrawnKind::Crash { nodes, .. } if nodes.contains(&7)) && f.duration >= SimDuration::from_secs(2))
+            s.iter()
+                .any(|f| matches!(&f.kind, DrawnKind::Crash { nodes, .. } if nodes.contains(&7)) && f.duration >= SimDuration::from_secs(2))
         };
         let schedule = vec![
             crash(10, &[1, 2], 5),
             DrawnFault { at: SimDuration::from_secs(12), duration: SimDuration::from_secs(9), kind: DrawnKind::Loss { rate: 0.2 } },
             crash(15, &[3, 7, 9, 11], 16),
             crash(20, &[4], 3),
-            DrawnFault { at: SimDuration::from_secs(25), duration: SimDuration::from_secs(5), kind: DrawnKind::Partition { side: vec![5, 6] } },
+            DrawnFault {
+                at: SimDuration::from_secs(25),
+                duration: SimDuration::from_secs(5),
+                kind: DrawnKind::Partition { side: vec![5, 6] },
+            },
         ];
         assert!(fails(&schedule));
         let mut asked = 0;

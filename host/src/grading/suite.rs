@@ -8,6 +8,7 @@
 //! run_timeout = "2min"            # wall-clock limit per run (default 2min)
 //! max_events = 20000000         # events per run (default 20 million)
 //! max_submission_size = "32MiB" # larger files are refused (default 32 MiB)
+//! shrink_runs = 20              # runs spent shrinking a failing random fault schedule (default 20; 0: none)
 //!
 //! [limits]                      # per node of the submission's groups, in every test
 //! fuel_per_event = 100000000
@@ -22,6 +23,8 @@
 //! visibility = "visible"                # visible | hidden | after_due_date | after_published
 //! partial_credit = false                # true: points in proportion to the seeds passed
 //! set = { "workload[0].rate" = 50 }     # edits of the scenario (paths as in experiment files)
+//! random_faults = { within = ["20s", "80s"], crashes = { count = [1, 2], nodes = [1, 3], duration = ["5s", "20s"] } }
+//!                                       # faults drawn per seed and student (see grading::schedule)
 //! checks = [
 //!   { metric = "lookup.exact_rate", at_least = 1.0 },
 //!   { metric = "lookup.messages_mean", at_most = 1.5, relative_to = "reference" },
@@ -36,6 +39,7 @@
 //! a zero for every student.
 
 use super::check::{Bound, Check};
+use super::schedule::FaultPlan;
 use crate::error::FileError;
 use crate::experiment::file::{Override, check_path, toml_literal, variant_scenario};
 use crate::time::SimDuration;
@@ -54,6 +58,7 @@ struct File {
     run_timeout: Option<Spanned<String>>,
     max_events: Option<Spanned<u64>>,
     max_submission_size: Option<Spanned<String>>,
+    shrink_runs: Option<u32>,
     #[serde(default)]
     limits: LimitsSection,
     #[serde(default)]
@@ -82,6 +87,7 @@ struct TestSection {
     partial_credit: bool,
     set: Option<Spanned<toml::Table>>,
     checks: Spanned<Vec<Spanned<CheckSection>>>,
+    random_faults: Option<Spanned<FaultPlan>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -182,6 +188,18 @@ pub struct TestCase {
     pub partial_credit: bool,
     /// What must hold on every seed.
     pub checks: Vec<Check>,
+    /// Faults drawn for every seed (and student), if the test has them.
+    pub random_faults: Option<RandomFaults>,
+}
+
+/// A test's random fault schedule: its bounds and the nodes it may
+/// crash or cut off.
+#[derive(Clone, Debug, PartialEq)]
+pub struct RandomFaults {
+    /// The bounds.
+    pub plan: FaultPlan,
+    /// The nodes of the targeted groups, by index.
+    pub candidates: Vec<u32>,
 }
 
 impl TestCase {
@@ -210,7 +228,12 @@ pub struct Suite {
     pub containment: Containment,
     /// The tests, in order.
     pub tests: Vec<TestCase>,
+    /// Runs spent shrinking each failing random fault schedule.
+    pub shrink_runs: u32,
 }
+
+/// Runs spent shrinking a failing schedule unless the suite says otherwise.
+pub const DEFAULT_SHRINK_RUNS: u32 = 20;
 
 struct Source<'a> {
     path: &'a str,
@@ -294,6 +317,7 @@ impl Suite {
             reference,
             containment,
             tests: Vec::new(),
+            shrink_runs: file.shrink_runs.unwrap_or(DEFAULT_SHRINK_RUNS),
         };
         for (i, t) in file.tests.iter().enumerate() {
             let test = read_test(&src, base, i, t)?;
@@ -307,10 +331,16 @@ impl Suite {
             suite.tests.push(test);
         }
         // Every test's scenario, as the reference runs it.
-        for (i, t) in suite.tests.iter().enumerate() {
+        for i in 0..suite.tests.len() {
+            let t = &suite.tests[i];
             let edits = suite.reference_edits(t);
-            variant_scenario(&t.scenario, &t.scenario_text, &edits)
+            let scenario = variant_scenario(&t.scenario, &t.scenario_text, &edits)
                 .map_err(|e| src.invalid(file.tests[i].span().start, format!("tests[{i}]"), e.to_string()))?;
+            if let Some(plan) = &file.tests[i].get_ref().random_faults {
+                let random = random_faults(plan.get_ref(), &scenario, &suite.groups)
+                    .map_err(|(field, m)| src.invalid(plan.span().start, format!("tests[{i}].random_faults{field}"), m))?;
+                suite.tests[i].random_faults = Some(random);
+            }
         }
         Ok(suite)
     }
@@ -344,6 +374,34 @@ impl Suite {
     pub fn reference_edits(&self, test: &TestCase) -> Vec<Override> {
         self.edits_for(test, self.reference.as_deref())
     }
+}
+
+/// A test's fault plan with the nodes it may target in `scenario`,
+/// checked; on error the field (from `.`) and what is wrong.
+fn random_faults(
+    plan: &FaultPlan,
+    scenario: &crate::scenario::Scenario,
+    submission_groups: &[String],
+) -> Result<RandomFaults, (String, String)> {
+    let targeted = plan.groups.clone().unwrap_or_else(|| submission_groups.to_vec());
+    let sizes = scenario.group_sizes();
+    for g in &targeted {
+        if g != "*" && !sizes.iter().any(|(name, _)| name == g) {
+            let names: Vec<&str> = sizes.iter().map(|(n, _)| n.as_str()).collect();
+            return Err((".groups".into(), format!("the scenario has no group {g:?} (it has {})", names.join(", "))));
+        }
+    }
+    let mut candidates = Vec::new();
+    let mut first = 0u32;
+    for (name, count) in &sizes {
+        if targeted.iter().any(|g| g == "*" || g == name) {
+            candidates.extend(first..first + *count as u32);
+        }
+        first += *count as u32;
+    }
+    let run_length = SimDuration(scenario.end().as_nanos());
+    plan.check(run_length, candidates.len()).map_err(|(field, m)| (if field.is_empty() { field } else { format!(".{field}") }, m))?;
+    Ok(RandomFaults { plan: plan.clone(), candidates })
 }
 
 /// A plugin named in a suite: a built-in name, or a `.wasm` file relative
@@ -415,6 +473,7 @@ fn read_test(src: &Source<'_>, base: &Path, i: usize, t: &Spanned<TestSection>) 
         visibility: t.visibility,
         partial_credit: t.partial_credit,
         checks,
+        random_faults: None,
     })
 }
 

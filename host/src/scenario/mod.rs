@@ -318,6 +318,12 @@ impl Scenario {
         SimTime::ZERO + self.duration().unwrap_or_default()
     }
 
+    /// Every group's name and node count, in order: the nodes of a group
+    /// are numbered after those of the groups before it.
+    pub fn group_sizes(&self) -> Vec<(String, usize)> {
+        self.file.groups.iter().map(|g| (g.name.get_ref().clone(), g.count)).collect()
+    }
+
     /// Total number of nodes.
     pub fn node_count(&self) -> usize {
         self.file.groups.iter().map(|g| g.count).sum()
