@@ -28,8 +28,12 @@ fail() {
 suite="$root/tests/suite.toml"
 [ -f "$suite" ] || fail "the suite is missing ($suite)."
 
+# The variant's seed (one per student) seeds per-student fault schedules.
+who=()
+[ -f "$root/data/data.json" ] && who=(--student-from "$root/data/data.json")
+
 rm -rf "$results/peershare"
-"$peershare" grade "$root/student" --single --suite "$suite" --format prairielearn --out "$results/peershare" > /dev/null 2> "$results/peershare.stderr"
+"$peershare" grade "$root/student" --single --suite "$suite" ${who[@]+"${who[@]}"} --format prairielearn --out "$results/peershare" > /dev/null 2> "$results/peershare.stderr"
 status=$?
 if [ -f "$results/peershare/results.json" ]; then
   cp "$results/peershare/results.json" "$results/results.json"

@@ -117,6 +117,11 @@ enum Command {
         /// of its entries).
         #[arg(long)]
         student: Option<String>,
+        /// Read who submitted it from a platform's file instead:
+        /// Gradescope's submission_metadata.json (its users' ids) or
+        /// PrairieLearn's data.json (its variant_seed).
+        #[arg(long, conflicts_with = "student")]
+        student_from: Option<PathBuf>,
     },
     /// Run an experiment file: every variant on every seed, then the
     /// statistics, a report and plots (see examples/experiments/). Runs
@@ -284,16 +289,7 @@ fn grade(
     };
     print!("{}", format.render(&grade));
     if let Some(dir) = out {
-        std::fs::create_dir_all(dir).map_err(|source| FileError::Write { path: dir.display().to_string(), source })?;
-        let results = if format == Format::Text { Format::Json } else { format };
-        for (name, text) in [
-            ("results.json", results.render(&grade)),
-            ("grade.json", Format::Json.render(&grade)),
-            ("report.txt", Format::Text.render(&grade)),
-        ] {
-            let file = dir.join(name);
-            std::fs::write(&file, text).map_err(|source| FileError::Write { path: file.display().to_string(), source })?;
-        }
+        peershare::grading::report::write_files(dir, &grade, format)?;
     }
     if !grade.errors.is_empty() {
         for e in &grade.errors {
@@ -311,6 +307,9 @@ fn grade(
 /// reference scores full marks.
 fn check_suite(suite_path: &Path, jobs: Option<usize>) -> Result<(), SimError> {
     let suite = peershare::grading::Suite::load(suite_path)?;
+    for warning in suite.warnings() {
+        eprintln!("warning: {}: {warning}", suite_path.display());
+    }
     let Some(reference) = suite.reference.clone() else {
         println!(
             "{} loads: {} tests, {} points. It names no `reference`, so there is no peer to check it with.",
@@ -445,8 +444,14 @@ fn run(cli: Cli) -> Result<(), SimError> {
             println!("  cargo test --target x86_64-unknown-linux-gnu   # its unit tests, natively");
             Ok(())
         }
-        Command::Grade { submission, suite, format, out, jobs, single, check, student } => match submission {
-            Some(submission) if !check => grade(&submission, &suite, &format, out.as_deref(), jobs, single, student.as_deref()),
+        Command::Grade { submission, suite, format, out, jobs, single, check, student, student_from } => match submission {
+            Some(submission) if !check => {
+                let student = match student_from {
+                    Some(file) => Some(peershare::grading::platform::student_from(&file)?),
+                    None => student,
+                };
+                grade(&submission, &suite, &format, out.as_deref(), jobs, single, student.as_deref())
+            }
             _ => check_suite(&suite, jobs),
         },
         Command::Run { scenario, seed, out, quiet, no_capture, viz, events, sets, plugins, faults } => {

@@ -44,6 +44,12 @@ fn grade_writes_results_and_a_failed_seed_replays_as_graded() {
     assert_eq!(written, printed);
     let report = std::fs::read_to_string(out.join("report.txt")).unwrap();
     assert!(report.starts_with("Kademlia lookups: peer.wasm — 30 of 100 points"), "{report}");
+    // The wrong answer's messages, as a ShiViz log the report points to.
+    let log = "shiviz/lookups-return-the-exact-20-closest-nodes-seed1.log";
+    assert!(report.contains(&format!("space-time diagram: {log}")), "{report}");
+    let shiviz = std::fs::read_to_string(out.join(log)).unwrap();
+    assert_eq!(shiviz.lines().next(), Some(peershare::capture::SHIVIZ_REGEX));
+    assert!(shiviz.lines().filter(|l| l.contains("FIND_NODE")).count() >= 3, "{shiviz}");
     let grade: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(out.join("grade.json")).unwrap()).unwrap();
     let seed = &grade["tests"][0]["seeds"][0];
     assert_eq!(seed["passed"], false);
@@ -113,10 +119,16 @@ fn the_gradescope_script_writes_results_for_every_kind_of_submission() {
     // A student's folder with the peer somewhere inside it.
     std::fs::create_dir_all(submission.join("target")).unwrap();
     std::fs::copy(peershare::builtin::wasm_dir().join("peershare_kademlia_sloppy.wasm"), submission.join("target/peer.wasm")).unwrap();
+    // Gradescope names the group's users; they seed its fault schedules.
+    std::fs::write(
+        root.join("submission_metadata.json"),
+        r#"{"id": 5, "users": [{"email": "b@example.edu", "id": 88, "name": "B"}, {"email": "a@example.edu", "id": 1234, "name": "A"}]}"#,
+    )
+    .unwrap();
     let r = grade(binary);
     assert_eq!((r["score"].as_f64(), r["max_score"].as_f64()), (Some(30.0), Some(100.0)), "{r}");
-    assert_eq!(r["tests"].as_array().unwrap().len(), 5);
-    assert!(root.join("results/peershare/grade.json").is_file());
+    assert_eq!(r["tests"].as_array().unwrap().len(), 6);
+    assert_eq!(json_at(&root.join("results/peershare/grade.json"))["student"], "1234+88");
 
     // Nothing to grade: a zero that says why, never a missing file.
     std::fs::remove_dir_all(&submission).unwrap();
@@ -143,10 +155,13 @@ fn the_prairielearn_script_writes_results_for_every_kind_of_submission() {
     let student = root.join("student");
     std::fs::create_dir_all(&student).unwrap();
     std::fs::copy(peershare::builtin::wasm_dir().join("peershare_kademlia.wasm"), student.join("peer.wasm")).unwrap();
+    std::fs::create_dir_all(root.join("data")).unwrap();
+    std::fs::write(root.join("data/data.json"), r#"{"params": {}, "variant_seed": 4411, "submitted_answers": {}}"#).unwrap();
     run_script(&script, &[("GRADE_ROOT", &root), ("PEERSHARE", binary)]);
     let r = json_at(&root.join("results/results.json"));
     assert_eq!((r["gradable"].as_bool(), r["score"].as_f64()), (Some(true), Some(1.0)), "{r}");
     assert_eq!(r["tests"][0]["points"].as_f64(), Some(40.0));
+    assert_eq!(json_at(&root.join("results/peershare/grade.json"))["student"], "variant-4411");
 
     // Two files: which one to grade is the student's to say.
     std::fs::copy(peershare::builtin::wasm_dir().join("peershare_flood.wasm"), student.join("other.wasm")).unwrap();
@@ -231,7 +246,7 @@ fn grading_a_class_folder_writes_every_students_results_and_the_class_tables() {
     let mut reader = csv::Reader::from_path(out.join("class.csv")).unwrap();
     assert_eq!(reader.headers().unwrap().iter().collect::<Vec<_>>(), ["student", "test", "points", "max_points", "status", "reason"]);
     let rows: Vec<csv::StringRecord> = reader.records().map(Result::unwrap).collect();
-    assert_eq!(rows.len(), 5 + 5 + 1 + 1);
+    assert_eq!(rows.len(), 6 + 6 + 1 + 1);
     let points_of = |student: &str| rows.iter().filter(|r| &r[0] == student).map(|r| r[2].parse::<f64>().unwrap()).sum::<f64>();
     assert_eq!((points_of("alice"), points_of("bob")), (100.0, 30.0));
     let bob_first = rows.iter().find(|r| &r[0] == "bob" && &r[4] == "failed").unwrap();

@@ -4,8 +4,11 @@
 
 use peershare::builtin::wasm_dir;
 use peershare::grading::report::{self, Format};
-use peershare::grading::{Grade, Grader, Suite, TestStatus};
+use peershare::grading::{Grade, Grader, Suite, TestStatus, Visibility};
+use peershare::prelude::*;
 use peershare_e2e::repo_root;
+use std::collections::BTreeSet;
+use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
 fn kademlia_suite() -> Suite {
@@ -27,12 +30,15 @@ fn the_reference_scores_full_marks_and_the_buggy_peer_loses_the_lookup_tests() {
     assert_eq!((reference.score, reference.max_score), (100.0, 100.0), "{}", report::text(&reference));
     assert!(reference.tests.iter().all(|t| t.status == TestStatus::Passed));
     assert!(reference.errors.is_empty() && reference.rejected.is_none());
+    let buckets = &test(&reference, "Routing tables keep").seeds[0].checks[0];
+    assert_eq!((buckets.passed, buckets.got.as_str()), (true, "all 128 keep it"), "{buckets:?}");
 
     let sloppy = grader.grade(&wasm("peershare_kademlia_sloppy.wasm"));
     assert_eq!(sloppy.score, 30.0, "{}", report::text(&sloppy));
     for (name, status) in [
         ("Lookups return the exact", TestStatus::Failed),
         ("Values put", TestStatus::Passed),
+        ("Routing tables keep", TestStatus::Passed),
         ("Lookups are about as cheap", TestStatus::Passed),
         ("Lookups survive", TestStatus::Failed),
         ("Hidden", TestStatus::Failed),
@@ -103,10 +109,10 @@ fn files_that_are_not_peers_score_zero_with_a_reason_and_valid_results() {
         let grade = grader.grade(&path);
         let why = grade.rejected.as_deref().unwrap_or_else(|| panic!("{} was not rejected", path.display()));
         assert!(why.contains(reason), "{}: {why}", path.display());
-        assert_eq!((grade.score, grade.max_score, grade.tests.len()), (0.0, 100.0, 5));
+        assert_eq!((grade.score, grade.max_score, grade.tests.len()), (0.0, 100.0, 6));
         let gradescope: serde_json::Value = serde_json::from_str(&Format::Gradescope.render(&grade)).unwrap();
         assert_eq!(gradescope["score"], 0.0);
-        assert_eq!(gradescope["tests"].as_array().unwrap().len(), 5);
+        assert_eq!(gradescope["tests"].as_array().unwrap().len(), 6);
         assert!(gradescope["output"].as_str().unwrap().contains(reason));
         let prairielearn: serde_json::Value = serde_json::from_str(&Format::PrairieLearn.render(&grade)).unwrap();
         assert_eq!((prairielearn["gradable"].as_bool(), prairielearn["score"].as_f64()), (Some(false), Some(0.0)));
@@ -184,14 +190,14 @@ fn gradescope_and_prairielearn_results_follow_their_schemas() {
     let gs: serde_json::Value = serde_json::from_str(&Format::Gradescope.render(&grade)).unwrap();
     assert_eq!((gs["score"].as_f64(), gs["max_score"].as_f64()), (Some(30.0), Some(100.0)));
     let tests = gs["tests"].as_array().unwrap();
-    assert_eq!(tests.len(), 5);
+    assert_eq!(tests.len(), 6);
     for t in tests {
         for key in ["name", "score", "max_score", "status", "output", "visibility"] {
             assert!(t.get(key).is_some(), "gradescope test without {key}: {t}");
         }
         assert!(["passed", "failed"].contains(&t["status"].as_str().unwrap()));
     }
-    assert_eq!(tests[4]["visibility"], "after_due_date");
+    assert_eq!(tests[5]["visibility"], "after_due_date");
     let pl: serde_json::Value = serde_json::from_str(&Format::PrairieLearn.render(&grade)).unwrap();
     assert_eq!((pl["gradable"].as_bool(), pl["score"].as_f64()), (Some(true), Some(0.3)));
     let tests = pl["tests"].as_array().unwrap();
@@ -201,7 +207,7 @@ fn gradescope_and_prairielearn_results_follow_their_schemas() {
         }
     }
     // PrairieLearn shows every test: a hidden one shows no details.
-    assert_eq!(tests[4]["output"], "This test's details are hidden.");
+    assert_eq!(tests[5]["output"], "This test's details are hidden.");
     assert!(tests[0]["output"].as_str().unwrap().contains("first wrong answer"));
 }
 
@@ -297,4 +303,131 @@ fn a_fault_plan_that_does_not_fit_the_scenario_is_the_instructors_error() {
     assert!(e.contains("field `tests[0].random_faults.within`") && e.contains("after the run's end at 10s"), "{e}");
     let e = parse("within = [\"2s\", \"8s\"]\ngroups = [\"dht\"]\nloss = { count = 1, rate = 0.1, duration = \"1s\" }");
     assert!(e.contains("random_faults.groups") && e.contains("no group \"dht\" (it has peers)"), "{e}");
+}
+
+/// The answers a student could copy out of the Kademlia assignment's
+/// visible feedback: every lookup of every seed a visible test runs, as
+/// the reference answers it on the reliable network (exactly right
+/// there), one line each: the key in hex, then the nodes, closest first.
+fn visible_answers() -> String {
+    let suite = kademlia_suite();
+    let visible = suite.tests.iter().filter(|t| t.visibility == Visibility::Visible);
+    let seeds: BTreeSet<u64> = visible.flat_map(|t| t.seeds.iter().copied()).collect();
+    let path = repo_root().join("examples/assignments/kademlia-lookups/scenarios/lookups.toml");
+    let mut text = String::new();
+    for seed in seeds {
+        let scenario = Scenario::load(&path).unwrap().with_seed(seed);
+        let mut sim = scenario.builder().unwrap().build().unwrap();
+        sim.run_until(scenario.end()).unwrap();
+        for rec in sim.operations() {
+            let (Operation::Lookup { key }, Some(outcome)) = (&rec.operation, &rec.outcome) else { continue };
+            let result = Record::decode(&outcome.result).unwrap();
+            let hex: String = key.iter().map(|b| format!("{b:02x}")).collect();
+            let nodes: Vec<String> = result.nodes("nodes").unwrap_or_default().iter().map(|n| n.to_string()).collect();
+            writeln!(text, "{hex} {}", nodes.join(" ")).unwrap();
+        }
+    }
+    text
+}
+
+#[test]
+fn the_memorising_cheat_holds_the_visible_seeds_answers() {
+    let path = repo_root().join("plugins/kademlia-memorised/answers.txt");
+    let answers = visible_answers();
+    assert!(answers.lines().count() > 500, "{} lookups", answers.lines().count());
+    if std::env::var_os("PEERSHARE_BLESS").is_some() {
+        std::fs::write(&path, &answers).unwrap();
+    }
+    assert!(
+        std::fs::read_to_string(&path).unwrap() == answers,
+        "{} is not what the visible seeds' lookups answer (the scenario or the reference changed): rewrite it with \
+         PEERSHARE_BLESS=1 cargo test --release -p peershare-e2e --test grading the_memorising_cheat, then build again",
+        path.display()
+    );
+}
+
+#[test]
+fn a_submission_that_memorised_the_visible_answers_fails_the_hidden_seeds() {
+    let grade = Grader::new(kademlia_suite(), 2).grade(&wasm("peershare_kademlia_memorised.wasm"));
+    // Every visible test passes, on answers it never computed ...
+    for t in grade.tests.iter().filter(|t| t.visibility == Visibility::Visible) {
+        assert_eq!(t.status, TestStatus::Passed, "{}", report::test_feedback(t));
+    }
+    // ... and the seeds it has not seen find it out.
+    let hidden = test(&grade, "Hidden");
+    assert_eq!((hidden.status, hidden.score), (TestStatus::Failed, 0.0));
+    let failed = hidden.seeds[0].checks.iter().find(|c| !c.passed).unwrap();
+    assert!(
+        failed.expected.starts_with("lookup.exact_rate at least") && failed.expected.contains("(at least 0.9 times the reference's"),
+        "{failed:?}"
+    );
+    assert!(failed.got.starts_with("0 (0 times"), "none of its answers is right: {}", failed.got);
+    assert_eq!(grade.score, 85.0, "{}", report::text(&grade));
+}
+
+#[test]
+fn check_warns_of_hidden_tests_on_visible_seeds() {
+    assert!(kademlia_suite().warnings().is_empty(), "{:?}", kademlia_suite().warnings());
+    let base = repo_root().join("examples/assignments/kademlia-lookups");
+    let text = r#"
+[[tests]]
+name = "visible"
+scenario = "scenarios/lookups.toml"
+seeds = [1, 2]
+points = 1
+checks = [{ no_crashes = true }]
+
+[[tests]]
+name = "secret"
+scenario = "scenarios/lookups.toml"
+seeds = [2, 7]
+points = 1
+visibility = "hidden"
+checks = [{ no_crashes = true }]
+"#;
+    let warnings = Suite::parse(text, "suite.toml", &base, "suite").unwrap().warnings();
+    assert_eq!(warnings.len(), 1, "{warnings:?}");
+    assert!(
+        warnings[0].contains("the hidden test \"secret\" runs scenarios/lookups.toml on seed 2, as the visible test \"visible\" does"),
+        "{}",
+        warnings[0]
+    );
+}
+
+fn gossip_suite() -> Suite {
+    Suite::load(&repo_root().join("examples/assignments/gossip-broadcast/suite.toml")).unwrap()
+}
+
+#[test]
+fn the_gossip_assignment_passes_acknowledged_flooding_and_fails_a_flood_that_never_resends() {
+    let grader = Grader::new(gossip_suite(), 2);
+    assert!(grader.suite().warnings().is_empty(), "{:?}", grader.suite().warnings());
+    let reference = grader.grade_as(&wasm("peershare_flood.wasm"), Some("alice"));
+    assert_eq!((reference.score, reference.max_score), (100.0, 100.0), "{}", report::text(&reference));
+
+    let unacked = grader.grade_as(&wasm("peershare_flood_unacked.wasm"), Some("alice"));
+    assert_eq!(unacked.score, 35.0, "{}", report::text(&unacked));
+    for (name, status) in [
+        ("Broadcasts reach every node on a reliable", TestStatus::Passed),
+        ("Broadcasts reach every node under 20% loss", TestStatus::Failed),
+        ("Broadcasts are not much dearer", TestStatus::Passed),
+        ("Broadcasts survive crashes", TestStatus::Failed),
+        ("Hidden", TestStatus::Failed),
+    ] {
+        assert_eq!(test(&unacked, name).status, status, "{name}");
+    }
+    // Under loss alone a few nodes miss each broadcast: measured from the
+    // messages, whatever the peer claims.
+    for s in &test(&unacked, "Broadcasts reach every node under 20% loss").seeds {
+        let coverage: f64 = s.checks[0].got.parse().unwrap();
+        assert!((0.95..0.995).contains(&coverage), "seed {}: {coverage}", s.seed);
+        assert!(s.checks[1].passed, "nothing crashed");
+    }
+    // The drawn crashes and partitions are not what it fails on: shrinking
+    // ends with a schedule of at most one fault.
+    for s in &test(&unacked, "Broadcasts survive crashes").seeds {
+        assert!(!s.faults.is_empty());
+        let shrunk = s.shrunk.as_ref().expect("a failing schedule is shrunk");
+        assert!(shrunk.faults.len() <= 1, "{shrunk:?}");
+    }
 }

@@ -113,9 +113,9 @@ fn failure_reason(test: &super::TestGrade) -> String {
     String::new()
 }
 
-/// Writes, under `out`: `<student>/results.json` (in `format`; JSON for
-/// text), `<student>/grade.json` and `<student>/report.txt` for every
-/// student; `class.csv` (student, test, points, max_points, status,
+/// Writes, under `out`: every student's files in `<student>/` (see
+/// [`super::report::write_files`]: `results.json` in `format`,
+/// `grade.json`, `report.txt`, ShiViz logs of wrong answers); `class.csv` (student, test, points, max_points, status,
 /// reason); `class-report.md`; and the plots `scores.vl.json` and
 /// `pass-rates.vl.json`.
 pub fn write_class(out: &Path, grades: &[(String, Grade)], format: Format) -> Result<(), FileError> {
@@ -124,13 +124,8 @@ pub fn write_class(out: &Path, grades: &[(String, Grade)], format: Format) -> Re
     };
     let mkdir = |path: &Path| std::fs::create_dir_all(path).map_err(|source| FileError::Write { path: path.display().to_string(), source });
     mkdir(out)?;
-    let results_format = if format == Format::Text { Format::Json } else { format };
     for (student, grade) in grades {
-        let dir = out.join(student);
-        mkdir(&dir)?;
-        write(dir.join("results.json"), results_format.render(grade))?;
-        write(dir.join("grade.json"), Format::Json.render(grade))?;
-        write(dir.join("report.txt"), Format::Text.render(grade))?;
+        super::report::write_files(&out.join(student), grade, format)?;
     }
     let csv_path = out.join("class.csv");
     let csv_error = |e: csv::Error| FileError::Write { path: csv_path.display().to_string(), source: std::io::Error::other(e) };

@@ -1,6 +1,7 @@
 //! Checks: what must hold of a submission's run, judged by the host from
 //! global knowledge, never by the submission.
 
+use super::invariant::{Invariant, NodeStates};
 use crate::correctness::Mistake;
 use crate::experiment::metrics::Values;
 use crate::time::SimTime;
@@ -17,13 +18,13 @@ pub struct Bound {
 
 impl Bound {
     /// Whether `x` is within the bounds, each multiplied by `scale`.
-    fn holds(&self, x: f64, scale: f64) -> bool {
+    pub(crate) fn holds(&self, x: f64, scale: f64) -> bool {
         self.at_least.is_none_or(|lo| x >= lo * scale) && self.at_most.is_none_or(|hi| x <= hi * scale)
     }
 
     /// The bounds in words, each multiplied by `scale` (`at least 0.95`,
     /// `between 1 and 2`).
-    fn words(&self, scale: f64) -> String {
+    pub(crate) fn words(&self, scale: f64) -> String {
         match (self.at_least, self.at_most) {
             (Some(lo), Some(hi)) => format!("between {} and {}", number(lo * scale), number(hi * scale)),
             (Some(lo), None) => format!("at least {}", number(lo * scale)),
@@ -63,6 +64,9 @@ pub enum Check {
     Safety,
     /// The key/value store's client history is linearizable.
     Linearizable,
+    /// Every node running the submission and up at the run's end reports
+    /// a state (through `inspect`) that keeps the invariant.
+    State(Invariant),
 }
 
 impl Check {
@@ -81,6 +85,7 @@ impl Check {
             Check::NoCrashes => "no node running your peer fails (traps, panics or exceeds a limit)".into(),
             Check::Safety => "the consensus referee sees no safety violation".into(),
             Check::Linearizable => "the key/value clients' history is linearizable".into(),
+            Check::State(invariant) => format!("at the end, {}", invariant.describe()),
         }
     }
 }
@@ -115,6 +120,10 @@ pub struct Observed {
     pub mistake: Option<Mistake>,
     /// The events of the operation that answered wrongly (JSON lines).
     pub mistake_excerpt: Vec<String>,
+    /// Its messages as a ShiViz log.
+    pub mistake_shiviz: Option<String>,
+    /// The submission's nodes' states at the end (only if a check needs them).
+    pub node_states: NodeStates,
 }
 
 /// How one check fared on one seed.
@@ -134,6 +143,10 @@ pub struct CheckResult {
     /// Events that show it (JSON lines).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub excerpt: Vec<String>,
+    /// A ShiViz log of the messages of the operation that answered
+    /// wrongly, if there is one (written to files, never into results).
+    #[serde(skip)]
+    pub shiviz: Option<String>,
 }
 
 /// Judges `check` on a submission's run; `reference` is the reference's
@@ -146,6 +159,7 @@ pub fn evaluate(check: &Check, run: &Observed, reference: Option<&Observed>) -> 
         got: String::new(),
         detail: None,
         excerpt: Vec::new(),
+        shiviz: None,
     };
     match check {
         Check::Metric { metric, bound, relative } => {
@@ -181,6 +195,7 @@ pub fn evaluate(check: &Check, run: &Observed, reference: Option<&Observed>) -> 
             if !result.passed && metric.starts_with("lookup.") | metric.starts_with("get.") {
                 result.detail = run.mistake.as_ref().map(|m| format!("first wrong answer: {m}"));
                 result.excerpt = run.mistake_excerpt.clone();
+                result.shiviz = run.mistake_shiviz.clone();
             }
             if !result.passed && result.detail.is_none() {
                 result.detail = run.crashes.first().map(|c| crash_words(c, run.crashes.len()));
@@ -218,6 +233,18 @@ pub fn evaluate(check: &Check, run: &Observed, reference: Option<&Observed>) -> 
                     result.detail = first.clone();
                 }
             }
+        }
+        Check::State(invariant) => {
+            let all = &run.node_states;
+            let broken: Vec<String> = all.states.iter().filter_map(|(node, state)| invariant.broken(*node, state.as_ref(), all)).collect();
+            result.expected = format!("{} ({} nodes up at the end)", invariant.describe(), all.states.len());
+            result.passed = broken.is_empty() && !all.states.is_empty();
+            result.got = match (broken.len(), all.states.len()) {
+                (_, 0) => "no node running your peer was up at the end".into(),
+                (0, n) => format!("all {n} keep it"),
+                (b, n) => format!("{b} of {n} break it"),
+            };
+            result.detail = broken.into_iter().next();
         }
     }
     result

@@ -28,12 +28,15 @@
 
 pub mod batch;
 pub mod check;
+pub mod invariant;
+pub mod platform;
 pub mod report;
 pub mod run;
 pub mod schedule;
 pub mod suite;
 
 pub use check::{Check, CheckResult, Observed};
+pub use invariant::Invariant;
 pub use suite::{Suite, TestCase, Visibility};
 
 use run::RunEnd;

@@ -4,7 +4,9 @@
 
 use super::check::number;
 use super::{Grade, TestGrade, TestStatus, Visibility};
+use crate::error::FileError;
 use serde_json::{Value, json};
+use std::path::{Path, PathBuf};
 
 /// Points as people write them (`30`, `12.5`).
 pub fn points(x: f64) -> String {
@@ -73,6 +75,12 @@ pub fn test_feedback(test: &TestGrade) -> String {
             if let Some(d) = &c.detail {
                 out += &format!("    {d}\n");
             }
+            if c.shiviz.is_some() {
+                out += &format!(
+                    "    its messages as a space-time diagram: {} (written with --out; open it in ShiViz)\n",
+                    shiviz_file(&test.name, s.seed)
+                );
+            }
             if !c.excerpt.is_empty() {
                 out += "    events:\n";
                 for line in &c.excerpt {
@@ -106,6 +114,39 @@ pub fn test_feedback(test: &TestGrade) -> String {
         }
     }
     out
+}
+
+/// Where [`write_files`] puts the ShiViz log of a test's failing seed,
+/// relative to the folder: `shiviz/<the test's name in lower case,
+/// words joined by dashes>-seed<seed>.log`.
+pub fn shiviz_file(test: &str, seed: u64) -> String {
+    let words: Vec<String> = test.split(|c: char| !c.is_alphanumeric()).filter(|w| !w.is_empty()).map(str::to_lowercase).take(8).collect();
+    format!("shiviz/{}-seed{seed}.log", words.join("-"))
+}
+
+/// Writes a grade's files into `dir` (made if missing): `results.json`
+/// in `format` (JSON for text), `grade.json`, `report.txt`, and for every
+/// failing seed whose wrong answer has messages, their ShiViz log (see
+/// [`shiviz_file`]).
+pub fn write_files(dir: &Path, grade: &Grade, format: Format) -> Result<(), FileError> {
+    let write = |path: PathBuf, text: &str| {
+        if let Some(parent) = path.parent() {
+            std::fs::create_dir_all(parent).map_err(|source| FileError::Write { path: parent.display().to_string(), source })?;
+        }
+        std::fs::write(&path, text).map_err(|source| FileError::Write { path: path.display().to_string(), source })
+    };
+    let results = if format == Format::Text { Format::Json } else { format };
+    write(dir.join("results.json"), &results.render(grade))?;
+    write(dir.join("grade.json"), &Format::Json.render(grade))?;
+    write(dir.join("report.txt"), &Format::Text.render(grade))?;
+    for t in &grade.tests {
+        for s in &t.seeds {
+            if let Some(log) = s.checks.iter().find_map(|c| c.shiviz.as_deref()) {
+                write(dir.join(shiviz_file(&t.name, s.seed)), log)?;
+            }
+        }
+    }
+    Ok(())
 }
 
 /// The plain-text report.

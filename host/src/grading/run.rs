@@ -1,11 +1,13 @@
 //! One contained run of a test on one seed: the submission (or the
 //! reference) in the test's scenario, under the suite's limits.
 
-use super::check::{NodeCrash, Observed};
+use super::check::{Check, NodeCrash, Observed};
+use super::invariant::NodeStates;
 use super::suite::{Suite, TestCase};
 use crate::Simulation;
 use crate::events::Event;
 use crate::experiment::file::variant_scenario;
+use crate::sim::NodeStatus;
 use std::time::Instant;
 
 /// How a run ended.
@@ -88,14 +90,37 @@ fn simulate(suite: &Suite, test: &TestCase, seed: u64, plugin: Option<&str>, fau
             ));
         }
     }
-    RunEnd::Finished(Box::new(observe(&sim, &suite.groups)))
+    // Inspecting first: a peer whose `inspect` traps has crashed, and
+    // the crash counts like any other.
+    let node_states =
+        if test.checks.iter().any(|c| matches!(c, Check::State(_))) { node_states(&mut sim, &suite.groups) } else { NodeStates::default() };
+    RunEnd::Finished(Box::new(Observed { node_states, ..observe(&sim, &suite.groups) }))
+}
+
+fn in_submission(sim: &Simulation, groups: &[String], node: u32) -> bool {
+    groups.iter().any(|g| g == "*" || sim.node_group(node) == Some(g.as_str()))
+}
+
+/// What the submission's nodes up at the end report through `inspect`.
+fn node_states(sim: &mut Simulation, groups: &[String]) -> NodeStates {
+    let count = sim.node_count() as u32;
+    let ids = (0..count).map(|n| sim.node_id(n).unwrap_or_default().to_vec()).collect();
+    let mut states = Vec::new();
+    for node in 0..count {
+        if in_submission(sim, groups, node) && sim.node_status(node) == Some(NodeStatus::Up) {
+            states.push((node, sim.inspect_node(node)));
+        }
+    }
+    // A node whose inspect crashed it is no longer up: its crash is judged.
+    states.retain(|(node, _)| sim.node_status(*node) == Some(NodeStatus::Up));
+    NodeStates { states, ids, id_bits: sim.id_bits() }
 }
 
 /// What the checks need of a finished run; `groups` are the submission's
 /// (`*`: all), whose nodes' crashes count.
 fn observe(sim: &Simulation, groups: &[String]) -> Observed {
     let summary = sim.summary();
-    let in_submission = |node: u32| groups.iter().any(|g| g == "*" || sim.node_group(node) == Some(g.as_str()));
+    let in_submission = |node: u32| in_submission(sim, groups, node);
     let mut crashes = Vec::new();
     let mut first_crash_at = None;
     for (i, e) in sim.events().events().iter().enumerate() {
@@ -120,6 +145,7 @@ fn observe(sim: &Simulation, groups: &[String]) -> Observed {
     };
     let mistake = summary.correctness.as_ref().and_then(|c| c.first_mistake.clone());
     let mistake_excerpt = mistake.as_ref().map(|m| excerpt_of_operation(sim, m.op)).unwrap_or_default();
+    let mistake_shiviz = mistake.as_ref().and_then(|m| shiviz_of_operation(sim, m.op));
     Observed {
         metrics: crate::experiment::metrics::standard(sim),
         crashes,
@@ -128,6 +154,8 @@ fn observe(sim: &Simulation, groups: &[String]) -> Observed {
         linearizability: summary.linearizability.as_ref().map(|l| (l.not_linearizable, l.violations.first().map(|v| v.to_string()))),
         mistake,
         mistake_excerpt,
+        mistake_shiviz,
+        node_states: NodeStates::default(),
     }
 }
 
@@ -173,6 +201,19 @@ fn excerpt_of_operation(sim: &Simulation, op: crate::node::OpId) -> Vec<String> 
     out.push(format!("… {} more events of operation {op} …", of_op.len() - EXCERPT));
     out.extend(of_op[of_op.len() - half..].iter().map(|e| line(e)));
     out
+}
+
+/// The messages of one operation's causal chain as a ShiViz log, if the
+/// run captured any.
+fn shiviz_of_operation(sim: &Simulation, op: crate::node::OpId) -> Option<String> {
+    let capture = sim.capture()?;
+    let messages = capture.select(&crate::capture::Filter { op: Some(op), ..Default::default() });
+    if messages.is_empty() {
+        return None;
+    }
+    let mut out = Vec::new();
+    capture.write_shiviz(&messages, &mut out).ok()?;
+    String::from_utf8(out).ok()
 }
 
 /// A multi-line explanation (wasmtime's, say) as one line.

@@ -31,6 +31,10 @@
 //!   { no_crashes = true },              # no node of the submission fails (trap, limit)
 //!   { safety = true },                  # the consensus referee saw no violation
 //!   { linearizable = true },            # the key/value history is linearizable
+//!   { invariant = "k_buckets" },        # every routing table (State::routing_table) obeys the
+//!                                       # k-bucket rules at the end (`k = 20` to set k)
+//!   { node_field = "neighbours", at_least = 2 },  # a field of every node's state (a number,
+//!                                       # or a list's length) at the end, through `inspect`
 //! ]
 //! ```
 //!
@@ -39,6 +43,7 @@
 //! a zero for every student.
 
 use super::check::{Bound, Check};
+use super::invariant::Invariant;
 use super::schedule::FaultPlan;
 use crate::error::FileError;
 use crate::experiment::file::{Override, check_path, toml_literal, variant_scenario};
@@ -107,6 +112,9 @@ struct CheckSection {
     no_crashes: Option<bool>,
     safety: Option<bool>,
     linearizable: Option<bool>,
+    invariant: Option<String>,
+    k: Option<u64>,
+    node_field: Option<String>,
 }
 
 /// Who sees a test's result, in Gradescope's terms.
@@ -374,6 +382,32 @@ impl Suite {
     pub fn reference_edits(&self, test: &TestCase) -> Vec<Override> {
         self.edits_for(test, self.reference.as_deref())
     }
+
+    /// What a suite allows that an instructor most likely did not mean,
+    /// one sentence each (`peershare grade --check` prints them): a test
+    /// students do not see that runs a scenario on a seed a visible test
+    /// runs too. Its operations (the keys looked up, the values put) are
+    /// those the visible test's feedback showed, so a submission that
+    /// memorised the visible answers passes it.
+    pub fn warnings(&self) -> Vec<String> {
+        let mut warnings = Vec::new();
+        for hidden in self.tests.iter().filter(|t| t.visibility != Visibility::Visible) {
+            for visible in self.tests.iter().filter(|t| t.visibility == Visibility::Visible && t.scenario == hidden.scenario) {
+                let shared: Vec<String> = hidden.seeds.iter().filter(|s| visible.seeds.contains(s)).map(u64::to_string).collect();
+                if !shared.is_empty() {
+                    warnings.push(format!(
+                        "the {} test {:?} runs {} on seed {}, as the visible test {:?} does: a submission that memorised the visible answers passes it; give it seeds of its own",
+                        hidden.visibility.name(),
+                        hidden.name,
+                        hidden.scenario_as_written,
+                        shared.join(", "),
+                        visible.name
+                    ));
+                }
+            }
+        }
+        warnings
+    }
 }
 
 /// A test's fault plan with the nodes it may target in `scenario`,
@@ -478,9 +512,16 @@ fn read_test(src: &Source<'_>, base: &Path, i: usize, t: &Spanned<TestSection>) 
 }
 
 fn read_check(c: &CheckSection) -> Result<Check, String> {
-    let kinds = [c.metric.is_some(), c.no_crashes.is_some(), c.safety.is_some(), c.linearizable.is_some()];
+    let kinds = [
+        c.metric.is_some(),
+        c.no_crashes.is_some(),
+        c.safety.is_some(),
+        c.linearizable.is_some(),
+        c.invariant.is_some(),
+        c.node_field.is_some(),
+    ];
     if kinds.iter().filter(|&&k| k).count() != 1 {
-        return Err("a check is exactly one of `metric` (with `at_least` and/or `at_most`), `no_crashes`, `safety`, `linearizable`".into());
+        return Err("a check is exactly one of `metric` or `node_field` (with `at_least` and/or `at_most`), `no_crashes`, `safety`, `linearizable`, `invariant`".into());
     }
     let flag = |v: Option<bool>, name: &str| -> Result<(), String> {
         match v {
@@ -488,12 +529,16 @@ fn read_check(c: &CheckSection) -> Result<Check, String> {
             _ => Ok(()),
         }
     };
-    if let Some(metric) = &c.metric {
-        if metric.trim().is_empty() {
-            return Err("`metric` is empty".into());
+    if c.k.is_some() && c.invariant.is_none() {
+        return Err("`k` goes with `invariant = \"k_buckets\"`".into());
+    }
+    if let Some(name) = c.metric.as_ref().or(c.node_field.as_ref()) {
+        let what = if c.metric.is_some() { "metric" } else { "node_field" };
+        if name.trim().is_empty() {
+            return Err(format!("`{what}` is empty"));
         }
         if c.at_least.is_none() && c.at_most.is_none() {
-            return Err(format!("the check of `{metric}` needs `at_least`, `at_most` or both"));
+            return Err(format!("the check of `{name}` needs `at_least`, `at_most` or both"));
         }
         if let (Some(lo), Some(hi)) = (c.at_least, c.at_most)
             && lo > hi
@@ -505,13 +550,24 @@ fn read_check(c: &CheckSection) -> Result<Check, String> {
         }
         let relative = match c.relative_to.as_deref() {
             None => false,
-            Some("reference") => true,
+            Some("reference") if c.metric.is_some() => true,
+            Some("reference") => return Err("`relative_to` goes with `metric`: a node's field is checked on its own".into()),
             Some(other) => return Err(format!("`relative_to = {other:?}`: the only thing to compare with is \"reference\"")),
         };
-        return Ok(Check::Metric { metric: metric.clone(), bound: Bound { at_least: c.at_least, at_most: c.at_most }, relative });
+        let bound = Bound { at_least: c.at_least, at_most: c.at_most };
+        return Ok(match &c.metric {
+            Some(metric) => Check::Metric { metric: metric.clone(), bound, relative },
+            None => Check::State(Invariant::Field { field: name.clone(), bound }),
+        });
     }
     if c.at_least.is_some() || c.at_most.is_some() || c.relative_to.is_some() {
-        return Err("`at_least`, `at_most` and `relative_to` go with `metric`".into());
+        return Err("`at_least`, `at_most` and `relative_to` go with `metric` (and the bounds with `node_field`)".into());
+    }
+    if let Some(name) = &c.invariant {
+        return match name.as_str() {
+            "k_buckets" => Ok(Check::State(Invariant::KBuckets { k: c.k })),
+            other => Err(format!("no invariant {other:?}: the host checks \"k_buckets\" (or check a field with `node_field`)")),
+        };
     }
     if c.no_crashes.is_some() {
         flag(c.no_crashes, "no_crashes")?;
