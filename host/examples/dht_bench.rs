@@ -9,7 +9,9 @@
 //! cargo run --release -p peershare --example dht_bench -- 1000 10000 --plugin old/peershare_kademlia.wasm
 //! ```
 //!
-//! Arguments: node count, lookup count, and `--plugin NAME` (a built-in
+//! Arguments: node count, lookup count, `--fingers-only` (a ring routes
+//! by fingers alone, as Chord's paper measures paths: about (1/2) log2 N
+//! hops), and `--plugin NAME` (a built-in
 //! plugin, `kademlia` by default) or `--plugin FILE.wasm` (another build:
 //! an older one, a student's). Nodes join through node 0, 2 ms apart; a
 //! ring DHT (a peer whose state lists `successors`) is then given until
@@ -52,12 +54,17 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         }
         None => ("kademlia".to_string(), Plugin::builtin("kademlia")?),
     };
+    // Chord's paper measures paths routed by fingers alone.
+    let fingers_only = args.iter().position(|a| a == "--fingers-only").map(|i| args.remove(i)).is_some();
     let args: Vec<u64> = args.iter().map(|a| a.parse()).collect::<Result<_, _>>()?;
     let (nodes, lookups) = (args.first().copied().unwrap_or(1_000) as usize, args.get(1).copied().unwrap_or(10_000));
     let mut group = GroupSpec::new("dht", nodes, PeerSource::Wasm(plugin));
     group.bootstrap = Bootstrap::First;
     group.join_interval = SimDuration::from_millis(2);
     group.config = Record::new("config").with("trace", false);
+    if fingers_only {
+        group.config.push("route_by_successors", Value::Bool(false));
+    }
     let joined = SimTime(nodes as u64 * 2_000_000) + SimDuration::from_secs(5);
     let builder = SimulationBuilder::new(1)
         .group(group)
@@ -125,10 +132,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         None => println!("  bootstrap:        {:.2} s wall ({messages_at_join} messages delivered)", bootstrap.as_secs_f64()),
     }
     println!(
-        "  lookups:          {:.2} s wall, {succeeded} of {lookups} succeeded, {correct} correct, mean latency {:.0} ms (virtual), mean {:.2} hops",
+        "  lookups:          {:.2} s wall, {succeeded} of {lookups} succeeded, {correct} correct, mean latency {:.0} ms (virtual), mean {:.2} hops (log2 N = {:.2})",
         (total - bootstrap).as_secs_f64(),
         latency / lookups.max(1) as f64,
-        hops as f64 / succeeded.max(1) as f64
+        hops as f64 / succeeded.max(1) as f64,
+        (nodes as f64).log2()
     );
     println!(
         "  total:            {:.2} s wall, {} messages, {:.0} deliveries/s",

@@ -155,27 +155,11 @@ fn lookup_paths_are_about_half_log2_n_hops() {
     }
 }
 
-#[test]
-#[cfg_attr(debug_assertions, ignore = "a 10,000-node ring: runs in the release test command, cargo test --release")]
-fn lookup_paths_are_about_half_log2_n_hops_at_ten_thousand_nodes() {
-    // The top of the paper's Figure 10 range. Nodes join 1 ms apart (10 s),
-    // then the ring has 10 s to settle (dht_bench: successors right 5 s
-    // after the last join) and fix its fingers (a cycle is about 15 rounds
-    // of 250 ms); 300 lookups 2 ms apart by fingers alone, as in the
-    // paper, checked against the true successors.
-    let n = 10_000usize;
-    let config = Record::new("config").with("trace", false).with("route_by_successors", false);
-    let b = peershare_e2e::joining_network_every(SimDuration::from_millis(1), "chord", "ring", n, 11, config);
-    let settled = SimTime(n as u64 * 1_000_000) + SimDuration::from_secs(10);
-    let mut sim = spread_lookups(b, n, settled, 300, SimDuration::from_millis(2)).build().unwrap();
-    sim.run_until(settled + SimDuration::from_secs(5)).unwrap();
-    let hops = mean_hops(&sim);
-    let expected = 0.5 * (n as f64).log2();
-    println!("N = {n}: mean path {hops:.2} hops by fingers, (1/2) log2 N = {expected:.2}");
-    // As for N = 100 and 1,000: 10% is several standard errors wide.
-    assert!((hops - expected).abs() <= 0.1 * expected, "N = {n}: {hops:.2} hops against {expected:.2}");
-    assert_eq!(sim.summary().correctness.unwrap().lookups_correct, 300, "every lookup names the true successor");
-}
+// At 10,000 nodes (the top of the paper's Figure 10 range) the figure
+// comes from the bench, not the test suite (a 10,000-node ring takes
+// minutes): cargo run --release -p peershare --example dht_bench --
+// 10000 300 --plugin chord --fingers-only prints the mean path against
+// (1/2) log2 N.
 
 #[test]
 fn the_example_ring_answers_every_lookup_and_get_correctly() {

@@ -148,7 +148,7 @@ fn every_hostile_behaviour_is_contained_and_loses_only_its_own_test() {
     }
     // Refused calls are contained without a crash; the honest peer and
     // the peers whose misbehaviour the host absorbs keep their points.
-    for name in ["honest", "flood", "sleepy-inspect", "fill-storage"] {
+    for name in ["honest", "flood", "sleepy-inspect", "fill-storage", "snoop"] {
         assert_eq!(test(&grade, name).status, TestStatus::Passed, "{name}: {:?}", test(&grade, name).seeds[0]);
     }
     // Printing a perfect score changes nothing: the output stays in the

@@ -536,3 +536,29 @@ fn blocking_inside_inspect_crashes_the_node_while_being_inspected() {
     sim.run_for(SimDuration::from_secs(1)).unwrap();
     assert_honest_nodes_keep_pinging(&sim);
 }
+
+#[test]
+fn a_peer_sees_no_files_no_environment_and_only_virtual_time() {
+    // Run from the folder that holds the plugins and next to a suite, as
+    // a grader would: nothing of it is visible inside the sandbox.
+    let mut sim = SimulationBuilder::new(1).group(honest_group()).group(hostile("snoop")).build().unwrap();
+    sim.run_for(SimDuration::from_secs(1)).unwrap();
+    let node = node_of(&sim, "snoop");
+    let said: Vec<&String> = sim
+        .events()
+        .events()
+        .iter()
+        .filter_map(|e| match &e.event {
+            Event::Log { node: n, text, .. } if *n == node && text.starts_with("snoop") => Some(text),
+            _ => None,
+        })
+        .collect();
+    // The snoop runs at 200 ms of virtual time: the WASI wall clock reads
+    // 2000-01-01 plus that, never the machine's time.
+    let at = 946_684_800_000_000_000u128 + 200_000_000;
+    assert_eq!(said, [&format!("snoop root error cwd error suite error reference error passwd error env 0 args 0 clock {at}")]);
+    // And it goes on as an honest peer, pinging its successor.
+    assert_eq!(sim.node_status(node), Some(NodeStatus::Up));
+    let pings = sim.events().events().iter().filter(|e| matches!(&e.event, Event::Sent { from, .. } if *from == node)).count();
+    assert!(pings >= 5, "{pings} pings");
+}

@@ -22,6 +22,13 @@
 //! - `bomb`: sends each honest node a well-formed record of `fields` empty
 //!   bool fields (default 4 M, 12 MB): tiny on the wire, huge decoded.
 //! - `exit`: `std::process::exit(3)`.
+//! - `snoop`: looks for what a submission must never see, as one trying to
+//!   read the grader's suite or other submissions would: the file system
+//!   (`/`, `.`, the suite and reference by their usual names, `/etc/passwd`),
+//!   environment variables and arguments, and a clock to time the host by;
+//!   logs `snoop root <n|error> cwd <n|error> suite <ok|error> reference
+//!   <ok|error> passwd <ok|error> env <n> args <n> clock <ns since 1970>`,
+//!   then behaves honestly.
 //! - `big-outcome`: answers requests with a 2 MB outcome.
 //! - `sleepy-inspect`: honest, but sleeps for an hour inside `inspect`.
 //! - `journal` (durable storage, honest): every 100 ms writes entry `n` as
@@ -320,6 +327,26 @@ impl Guest for Hostile {
                 for _ in 0..1_000_000 {
                     host::send(successor, &bytes);
                 }
+            }
+            "snoop" => {
+                let listed = |dir: &str| std::fs::read_dir(dir).map_or("error".to_string(), |d| d.count().to_string());
+                let read = |file: &str| if std::fs::read(file).is_ok() { "ok" } else { "error" };
+                host::log(
+                    Level::Info,
+                    &format!(
+                        "snoop root {} cwd {} suite {} reference {} passwd {} env {} args {} clock {}",
+                        listed("/"),
+                        listed("."),
+                        read("suite.toml"),
+                        read("peershare_kademlia.wasm"),
+                        read("/etc/passwd"),
+                        std::env::vars_os().count(),
+                        std::env::args_os().count(),
+                        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos())
+                    ),
+                );
+                NODE.with(|s| s.borrow_mut().as_mut().expect("init ran").behaviour = "honest".into());
+                host::set_timer(1, 0);
             }
             "fake-score" => {
                 println!(r#"{{"score": 1000, "max_score": 100, "gradable": true, "tests": []}}"#);
