@@ -431,3 +431,45 @@ fn the_gossip_assignment_passes_acknowledged_flooding_and_fails_a_flood_that_nev
         assert!(shrunk.faults.len() <= 1, "{shrunk:?}");
     }
 }
+
+/// A suite of one state check over the containment fixture's six
+/// hostile peers with `behaviour`, each run limited to `run_timeout`.
+fn state_check_suite(behaviour: &str, run_timeout: &str) -> Suite {
+    let text = format!(
+        r#"
+groups = ["peers"]
+run_timeout = "{run_timeout}"
+
+[[tests]]
+name = "states"
+scenario = "peers.toml"
+seeds = 1
+points = 1
+set = {{ "groups.peers.config.behaviour" = "{behaviour}" }}
+checks = [{{ node_field = "inspected", at_least = 0 }}]
+"#
+    );
+    Suite::parse(&text, "suite.toml", &repo_root().join("tests/fixtures/grading"), "suite").unwrap()
+}
+
+#[test]
+fn state_checks_are_contained_like_the_run() {
+    let peer = wasm("peershare_hostile.wasm");
+    // A peer that blocks inside `inspect` crashes there, and the check
+    // says so instead of reading a state.
+    let grade = Grader::new(state_check_suite("sleepy-inspect", "1min"), 1).grade(&peer);
+    let check = &test(&grade, "states").seeds[0].checks[0];
+    assert_eq!((check.passed, check.got.as_str()), (false, "no node running your peer was up at the end"));
+    assert!(check.detail.as_deref().is_some_and(|d| d.contains("tried to block")), "{check:?}");
+    // Reading states counts against the run's wall-clock limit: a run
+    // that used it up is stopped before the next node is read (here at
+    // once, since 1 ms is gone before the first).
+    let grade = Grader::new(state_check_suite("honest", "1ms"), 1).grade(&peer);
+    let seed = &test(&grade, "states").seeds[0];
+    let why = seed.stopped.as_deref().unwrap_or_else(|| panic!("not stopped: {seed:?}"));
+    assert!(why.contains("while reading the nodes' states at the end (node 0's `inspect`"), "{why}");
+    // With time enough, the honest peers' states are read and checked.
+    let grade = Grader::new(state_check_suite("honest", "1min"), 1).grade(&peer);
+    let check = &test(&grade, "states").seeds[0].checks[0];
+    assert_eq!((check.passed, check.got.as_str()), (true, "all 6 keep it"), "{check:?}");
+}

@@ -245,6 +245,10 @@ pub fn evaluate(check: &Check, run: &Observed, reference: Option<&Observed>) -> 
                 (b, n) => format!("{b} of {n} break it"),
             };
             result.detail = broken.into_iter().next();
+            if all.states.is_empty() {
+                result.detail = run.crashes.first().map(|c| crash_words(c, run.crashes.len()));
+                result.excerpt = run.crash_excerpt.clone();
+            }
         }
     }
     result

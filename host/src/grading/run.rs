@@ -92,8 +92,14 @@ fn simulate(suite: &Suite, test: &TestCase, seed: u64, plugin: Option<&str>, fau
     }
     // Inspecting first: a peer whose `inspect` traps has crashed, and
     // the crash counts like any other.
-    let node_states =
-        if test.checks.iter().any(|c| matches!(c, Check::State(_))) { node_states(&mut sim, &suite.groups) } else { NodeStates::default() };
+    let node_states = if test.checks.iter().any(|c| matches!(c, Check::State(_))) {
+        match node_states(&mut sim, &suite.groups, started, limits.run_timeout) {
+            Ok(states) => states,
+            Err(stopped) => return RunEnd::Stopped(stopped),
+        }
+    } else {
+        NodeStates::default()
+    };
     RunEnd::Finished(Box::new(Observed { node_states, ..observe(&sim, &suite.groups) }))
 }
 
@@ -101,19 +107,28 @@ fn in_submission(sim: &Simulation, groups: &[String], node: u32) -> bool {
     groups.iter().any(|g| g == "*" || sim.node_group(node) == Some(g.as_str()))
 }
 
-/// What the submission's nodes up at the end report through `inspect`.
-fn node_states(sim: &mut Simulation, groups: &[String]) -> NodeStates {
+/// What the submission's nodes up at the end report through `inspect`;
+/// why the run is stopped if reading them takes the run past `timeout`
+/// of wall-clock time from `started` (every slow `inspect` is cut off by
+/// the per-call limit, but many of them add up).
+fn node_states(sim: &mut Simulation, groups: &[String], started: Instant, timeout: std::time::Duration) -> Result<NodeStates, String> {
     let count = sim.node_count() as u32;
     let ids = (0..count).map(|n| sim.node_id(n).unwrap_or_default().to_vec()).collect();
     let mut states = Vec::new();
     for node in 0..count {
         if in_submission(sim, groups, node) && sim.node_status(node) == Some(NodeStatus::Up) {
             states.push((node, sim.inspect_node(node)));
+            if started.elapsed() > timeout {
+                return Err(format!(
+                    "stopped after {} s of wall-clock time while reading the nodes' states at the end (node {node}'s `inspect` and those before it took too long)",
+                    timeout.as_secs()
+                ));
+            }
         }
     }
     // A node whose inspect crashed it is no longer up: its crash is judged.
     states.retain(|(node, _)| sim.node_status(*node) == Some(NodeStatus::Up));
-    NodeStates { states, ids, id_bits: sim.id_bits() }
+    Ok(NodeStates { states, ids, id_bits: sim.id_bits() })
 }
 
 /// What the checks need of a finished run; `groups` are the submission's
