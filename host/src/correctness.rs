@@ -164,6 +164,12 @@ impl Correctness {
     }
 }
 
+/// Every node's true id, by index: the global knowledge answers are
+/// judged against.
+pub fn true_ids(sim: &Simulation) -> Vec<Vec<u8>> {
+    (0..sim.node_count() as NodeIndex).map(|n| sim.node_id(n).unwrap_or_default().to_vec()).collect()
+}
+
 /// Judges every completed lookup and every get after a put of `sim`, or
 /// `None` if the run keeps no event log (liveness comes from it) or had
 /// neither.
@@ -171,7 +177,7 @@ pub fn check(sim: &Simulation) -> Option<Correctness> {
     if !sim.events().is_recording() {
         return None;
     }
-    let ids: Vec<Vec<u8>> = (0..sim.node_count() as NodeIndex).map(|n| sim.node_id(n).unwrap_or_default().to_vec()).collect();
+    let ids = true_ids(sim);
     let bits = sim.id_bits();
     let live = Liveness::of(sim);
     let mut c = Correctness::default();

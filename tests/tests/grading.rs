@@ -23,6 +23,18 @@ fn test<'a>(grade: &'a Grade, name: &str) -> &'a peershare::grading::TestGrade {
     grade.tests.iter().find(|t| t.name.starts_with(name)).unwrap_or_else(|| panic!("no test {name}"))
 }
 
+/// Asserts the status of each test, named by how its name starts.
+fn assert_statuses(grade: &Grade, expected: &[(&str, TestStatus)]) {
+    for &(name, status) in expected {
+        assert_eq!(test(grade, name).status, status, "{name}");
+    }
+}
+
+/// A suite written in `text` over the scenarios of tests/fixtures/grading.
+fn fixture_suite(text: &str) -> Suite {
+    Suite::parse(text, "suite.toml", &repo_root().join("tests/fixtures/grading"), "suite").unwrap()
+}
+
 #[test]
 fn the_reference_scores_full_marks_and_the_buggy_peer_loses_the_lookup_tests() {
     let grader = Grader::new(kademlia_suite(), 2);
@@ -35,16 +47,17 @@ fn the_reference_scores_full_marks_and_the_buggy_peer_loses_the_lookup_tests() {
 
     let sloppy = grader.grade(&wasm("peershare_kademlia_sloppy.wasm"));
     assert_eq!(sloppy.score, 30.0, "{}", report::text(&sloppy));
-    for (name, status) in [
-        ("Lookups return the exact", TestStatus::Failed),
-        ("Values put", TestStatus::Passed),
-        ("Routing tables keep", TestStatus::Passed),
-        ("Lookups are about as cheap", TestStatus::Passed),
-        ("Lookups survive", TestStatus::Failed),
-        ("Hidden", TestStatus::Failed),
-    ] {
-        assert_eq!(test(&sloppy, name).status, status, "{name}");
-    }
+    assert_statuses(
+        &sloppy,
+        &[
+            ("Lookups return the exact", TestStatus::Failed),
+            ("Values put", TestStatus::Passed),
+            ("Routing tables keep", TestStatus::Passed),
+            ("Lookups are about as cheap", TestStatus::Passed),
+            ("Lookups survive", TestStatus::Failed),
+            ("Hidden", TestStatus::Failed),
+        ],
+    );
     // The feedback names the check, the value, the first wrong answer
     // with the nodes it missed, the operation's events and the replay.
     let exact = test(&sloppy, "Lookups return the exact");
@@ -242,7 +255,7 @@ loss = {{ count = [1, 2], rate = [0.2, 0.5], duration = ["1s", "3s"] }}
 per_student = {per_student}
 "#
     );
-    Suite::parse(&text, "suite.toml", &repo_root().join("tests/fixtures/grading"), "suite").unwrap()
+    fixture_suite(&text)
 }
 
 #[test]
@@ -407,15 +420,16 @@ fn the_gossip_assignment_passes_acknowledged_flooding_and_fails_a_flood_that_nev
 
     let unacked = grader.grade_as(&wasm("peershare_flood_unacked.wasm"), Some("alice"));
     assert_eq!(unacked.score, 35.0, "{}", report::text(&unacked));
-    for (name, status) in [
-        ("Broadcasts reach every node on a reliable", TestStatus::Passed),
-        ("Broadcasts reach every node under 20% loss", TestStatus::Failed),
-        ("Broadcasts are not much dearer", TestStatus::Passed),
-        ("Broadcasts survive crashes", TestStatus::Failed),
-        ("Hidden", TestStatus::Failed),
-    ] {
-        assert_eq!(test(&unacked, name).status, status, "{name}");
-    }
+    assert_statuses(
+        &unacked,
+        &[
+            ("Broadcasts reach every node on a reliable", TestStatus::Passed),
+            ("Broadcasts reach every node under 20% loss", TestStatus::Failed),
+            ("Broadcasts are not much dearer", TestStatus::Passed),
+            ("Broadcasts survive crashes", TestStatus::Failed),
+            ("Hidden", TestStatus::Failed),
+        ],
+    );
     // Under loss alone a few nodes miss each broadcast: measured from the
     // messages, whatever the peer claims.
     for s in &test(&unacked, "Broadcasts reach every node under 20% loss").seeds {
@@ -449,7 +463,7 @@ set = {{ "groups.peers.config.behaviour" = "{behaviour}" }}
 checks = [{{ node_field = "inspected", at_least = 0 }}]
 "#
     );
-    Suite::parse(&text, "suite.toml", &repo_root().join("tests/fixtures/grading"), "suite").unwrap()
+    fixture_suite(&text)
 }
 
 #[test]

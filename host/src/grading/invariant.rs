@@ -43,9 +43,6 @@ pub struct NodeStates {
     pub id_bits: u32,
 }
 
-/// Buckets a node's table is allowed to hold when no one says otherwise.
-const DEFAULT_K: u64 = 20;
-
 impl Invariant {
     /// What it asks, in words.
     pub fn describe(&self) -> String {
@@ -73,7 +70,9 @@ impl Invariant {
                     None => Some(format!("node {node}'s `{field}` is neither a number nor a list")),
                 }
             }
-            Invariant::KBuckets { k } => k_buckets(node, state, k.or_else(|| state.u64("k")).unwrap_or(DEFAULT_K), all),
+            Invariant::KBuckets { k } => {
+                k_buckets(node, state, k.or_else(|| state.u64("k")).unwrap_or(crate::correctness::DEFAULT_K as u64), all)
+            }
         }
     }
 }

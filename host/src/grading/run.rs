@@ -113,7 +113,7 @@ fn in_submission(sim: &Simulation, groups: &[String], node: u32) -> bool {
 /// the per-call limit, but many of them add up).
 fn node_states(sim: &mut Simulation, groups: &[String], started: Instant, timeout: std::time::Duration) -> Result<NodeStates, String> {
     let count = sim.node_count() as u32;
-    let ids = (0..count).map(|n| sim.node_id(n).unwrap_or_default().to_vec()).collect();
+    let ids = crate::correctness::true_ids(sim);
     let mut states = Vec::new();
     for node in 0..count {
         if in_submission(sim, groups, node) && sim.node_status(node) == Some(NodeStatus::Up) {
